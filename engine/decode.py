@@ -1,0 +1,76 @@
+"""Turning the bytes of a ``lapor.commands`` record into a :class:`Command`.
+
+Every way a record can be unusable maps to one :class:`InvalidCommandError` code, which
+becomes the ``error`` header of its dead-letter record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from engine.errors import InvalidCommandError
+from workflows.model import Actor, Command, CommandId, ComplaintId
+from workflows.registry import WorkflowRegistry
+
+__all__ = ["MAX_COMMAND_BYTES", "decode_command"]
+
+#: CONTRACT §2: a record over 1 MiB is invalid.
+MAX_COMMAND_BYTES = 1024 * 1024
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: CommandId
+    type: str
+    complaint_id: ComplaintId
+    issued_at: Any
+    actor: Actor
+    payload: dict[str, Any] = {}
+
+
+def decode_command(value: bytes | None, registry: WorkflowRegistry) -> Command:
+    """Parse and validate one command; raise :class:`InvalidCommandError` if it is unusable."""
+    if value is None or len(value) == 0:
+        raise InvalidCommandError("empty", "the record has no value")
+    if len(value) > MAX_COMMAND_BYTES:
+        raise InvalidCommandError(
+            "too_large", f"the record is {len(value)} bytes; at most {MAX_COMMAND_BYTES} allowed"
+        )
+    try:
+        envelope = _Envelope.model_validate_json(value)
+    except ValidationError as exc:
+        code = "not_json" if exc.errors()[0]["type"] == "json_invalid" else "schema"
+        raise InvalidCommandError(code, _describe(exc)) from exc
+    model = registry.payload_model(envelope.type)
+    if model is None:
+        known = ", ".join(sorted(registry.command_types))
+        raise InvalidCommandError(
+            "unknown_type", f"unknown command type {envelope.type!r} (known: {known})"
+        )
+    try:
+        payload = model.model_validate(envelope.payload)
+        return Command(
+            command_id=envelope.command_id,
+            type=envelope.type,
+            complaint_id=envelope.complaint_id,
+            issued_at=envelope.issued_at,
+            actor=envelope.actor,
+            payload=payload,
+        )
+    except ValidationError as exc:
+        raise InvalidCommandError("schema", _describe(exc), command_id=envelope.command_id) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line naming each bad field: what an integrator needs to fix the sender."""
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(record)"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - 5
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)

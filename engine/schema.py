@@ -1,0 +1,167 @@
+"""The database tables (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+``complaints`` holds current state (the full :class:`ComplaintState` as JSON plus the
+columns the engine filters on); ``events`` is the append-only history, unique on
+(complaint_id, seq) so a second writer of the same seq fails loudly; ``sla_clocks``
+holds one row per clock; ``processed_commands`` makes commands idempotent;
+``partition_progress`` stores each partition's next offset and watermark in the same
+transaction as the state, so a replay after a crash skips what was already applied;
+``outbox`` holds records waiting to be published (events and dead letters alike).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "UTCDateTime",
+    "clocks_table",
+    "complaints_table",
+    "events_table",
+    "metadata",
+    "outbox_table",
+    "processed_commands_table",
+    "progress_table",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no time zone type; storing naive UTC there and tagging it on the way out
+    keeps comparisons (``next_due_at <= :watermark``) right on both backends.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to UTC; naive on SQLite."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+complaints_table = Table(
+    "complaints",
+    metadata,
+    Column("complaint_id", String(64), primary_key=True),
+    Column("workflow", String(64), nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("skpd", String(64)),
+    Column("category", String(64), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("escalation_level", Integer, nullable=False, default=0),
+    Column("next_due_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("data", Text, nullable=False),
+    # Complainant identity stays here, never in an event.
+    Column("complainant", Text),
+    Index("ix_complaints_due", "partition", "next_due_at"),
+    Index("ix_complaints_state_skpd", "state", "skpd"),
+)
+
+events_table = Table(
+    "events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("complaint_id", String(64), nullable=False),
+    Column("seq", Integer),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("state", String(32)),
+    Column("previous_state", String(32)),
+    Column("region", String(64)),
+    Column("skpd", String(64)),
+    Column("causation_id", String(160), nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("complaint_id", "seq", name="uq_events_complaint_seq"),
+    Index("ix_events_type_occurred", "type", "occurred_at"),
+)
+
+clocks_table = Table(
+    "sla_clocks",
+    metadata,
+    Column("complaint_id", String(64), primary_key=True),
+    Column("clock", String(32), primary_key=True),
+    Column("region", String(64), nullable=False),
+    Column("skpd", String(64)),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("deadline", UTCDateTime(), nullable=False),
+    Column("paused_at", UTCDateTime()),
+    Column("breached_at", UTCDateTime()),
+    Column("escalation_level", Integer, nullable=False),
+    Column("stopped_at", UTCDateTime()),
+    Index("ix_clocks_open", "stopped_at", "breached_at"),
+)
+
+processed_commands_table = Table(
+    "processed_commands",
+    metadata,
+    Column("command_id", String(128), primary_key=True),
+    Column("complaint_id", String(64), nullable=False),
+    Column("command_type", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("processed_at", UTCDateTime(), nullable=False),
+)
+
+progress_table = Table(
+    "partition_progress",
+    metadata,
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("watermark", UTCDateTime()),
+)
+
+outbox_table = Table(
+    "outbox",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("topic", String(255), nullable=False),
+    Column("key", LargeBinary),
+    Column("value", LargeBinary),
+    Column("headers", Text),  # JSON list of [name, value]
+    Column("event_id", String(64)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("published", Boolean, nullable=False, default=False),
+    Index("ix_outbox_pending", "published", "id"),
+)

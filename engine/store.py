@@ -1,0 +1,511 @@
+"""The store: complaints, history, clocks, idempotency, progress and outbox in one database.
+
+One :meth:`Store.write` call is one transaction: the state, the history, the processed
+command ids, the partition progress and the outbox rows of a whole batch commit together
+or not at all. SQLAlchemy errors are translated here, once, into :mod:`engine.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from engine.errors import ConcurrencyError, SchemaError, StoreError
+from engine.schema import (
+    clocks_table,
+    complaints_table,
+    events_table,
+    outbox_table,
+    processed_commands_table,
+    progress_table,
+)
+from workflows.model import ComplaintState, Event
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "BatchWrite",
+    "ComplaintWrite",
+    "OutboxRecord",
+    "ProcessedCommand",
+    "Progress",
+    "Store",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///laporflow.db"
+
+
+@dataclass(frozen=True)
+class ComplaintWrite:
+    """A complaint's new state; ``expected_seq`` is the seq it was read at (None: new)."""
+
+    complaint: ComplaintState
+    expected_seq: int | None
+    partition: int
+    next_due_at: datetime | None
+    complainant: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """A record to publish: an event on ``lapor.events`` or a dead letter."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    event_id: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProcessedCommand:
+    """The outcome of a command id, for de-duplication and audit."""
+
+    command_id: str
+    complaint_id: str
+    command_type: str
+    outcome: str
+    topic: str
+    partition: int
+    offset: int
+    processed_at: datetime
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a partition has been applied, and its event-time watermark."""
+
+    topic: str
+    partition: int
+    next_offset: int
+    watermark: datetime | None
+
+
+@dataclass
+class BatchWrite:
+    """Everything one batch changes; written by :meth:`Store.write` in one transaction."""
+
+    complaints: list[ComplaintWrite] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    processed: list[ProcessedCommand] = field(default_factory=list)
+    outbox: list[OutboxRecord] = field(default_factory=list)
+    progress: list[Progress] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.complaints or self.events or self.processed or self.outbox or self.progress
+        )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # WAL lets `laporflow status` read while the engine writes; NORMAL sync is durable
+    # across process crashes, which is what the embedded demo needs.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Store:
+    """The engine's only gateway to the database."""
+
+    def __init__(self, url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StoreError(f"cannot use database URL: {exc}", url=_redact(url)) from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    # --- schema -------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create the schema or upgrade it to the newest revision (Alembic)."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(files("engine") / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                alembic_command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise SchemaError(f"schema upgrade failed: {exc}", url=_redact(self.url)) from exc
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    @contextmanager
+    def _connect(self, what: str) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{what} failed: {exc}") from exc
+
+    # --- reads --------------------------------------------------------------------
+
+    def load(self, complaint_ids: Iterable[str]) -> dict[str, ComplaintState]:
+        """The stored state of each known complaint among ``complaint_ids``."""
+        ids = list(set(complaint_ids))
+        found: dict[str, ComplaintState] = {}
+        with self._connect("loading complaints") as conn:
+            for chunk in _chunks(ids, 500):
+                rows = conn.execute(
+                    select(complaints_table.c.data).where(
+                        complaints_table.c.complaint_id.in_(chunk)
+                    )
+                )
+                for (data,) in rows:
+                    state = ComplaintState.model_validate_json(data)
+                    found[state.complaint_id] = state
+        return found
+
+    def complaint(self, complaint_id: str) -> ComplaintState | None:
+        """One complaint's stored state, or ``None``."""
+        return self.load([complaint_id]).get(complaint_id)
+
+    def processed(self, command_ids: Iterable[str]) -> dict[str, str]:
+        """The stored outcome of each already-processed command id among ``command_ids``."""
+        ids = list(set(command_ids))
+        outcomes: dict[str, str] = {}
+        table = processed_commands_table
+        with self._connect("loading processed commands") as conn:
+            for chunk in _chunks(ids, 500):
+                rows = conn.execute(
+                    select(table.c.command_id, table.c.outcome).where(table.c.command_id.in_(chunk))
+                )
+                outcomes.update({cid: outcome for cid, outcome in rows})
+        return outcomes
+
+    def progress(self, topic: str, partitions: Iterable[int]) -> dict[int, Progress]:
+        """Stored progress of the given partitions of ``topic``."""
+        parts = list(partitions)
+        table = progress_table
+        with self._connect("loading partition progress") as conn:
+            rows = conn.execute(
+                select(table).where(and_(table.c.topic == topic, table.c.partition.in_(parts)))
+            )
+            return {
+                row.partition: Progress(row.topic, row.partition, row.next_offset, row.watermark)
+                for row in rows
+            }
+
+    def due(self, partition: int, until: datetime, limit: int) -> list[ComplaintState]:
+        """Complaints of ``partition`` with a timer due before ``until``, earliest first."""
+        table = complaints_table
+        with self._connect("loading due timers") as conn:
+            rows = conn.execute(
+                select(table.c.data)
+                .where(
+                    and_(
+                        table.c.partition == partition,
+                        table.c.next_due_at.is_not(None),
+                        table.c.next_due_at < until,
+                    )
+                )
+                .order_by(table.c.next_due_at)
+                .limit(limit)
+            )
+            return [ComplaintState.model_validate_json(data) for (data,) in rows]
+
+    def history(self, complaint_id: str) -> list[Event]:
+        """Every event of a complaint in seq order (rejections last, by time)."""
+        table = events_table
+        with self._connect("loading history") as conn:
+            rows = conn.execute(
+                select(table.c.body)
+                .where(table.c.complaint_id == complaint_id)
+                .order_by(table.c.seq.is_(None), table.c.seq, table.c.recorded_at)
+            )
+            return [Event.model_validate_json(body) for (body,) in rows]
+
+    def count_by_state_skpd(self) -> dict[tuple[str, str], int]:
+        """Complaints now in each (state, skpd); skpd ``""`` before dispatch."""
+        table = complaints_table
+        with self._connect("counting complaints") as conn:
+            rows = conn.execute(
+                select(table.c.state, table.c.skpd, func.count()).group_by(
+                    table.c.state, table.c.skpd
+                )
+            )
+            return {(state, skpd or ""): n for state, skpd, n in rows}
+
+    def open_breaches(self) -> dict[tuple[str, str], int]:
+        """Clocks now breached and still running, per (skpd, clock)."""
+        table = clocks_table
+        with self._connect("counting breaches") as conn:
+            rows = conn.execute(
+                select(table.c.skpd, table.c.clock, func.count())
+                .where(and_(table.c.stopped_at.is_(None), table.c.breached_at.is_not(None)))
+                .group_by(table.c.skpd, table.c.clock)
+            )
+            return {(skpd or "", clock): n for skpd, clock, n in rows}
+
+    def timer_backlog(self, until: datetime) -> int:
+        """How many complaints have a timer due before ``until`` (all partitions)."""
+        table = complaints_table
+        with self._connect("counting due timers") as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        and_(table.c.next_due_at.is_not(None), table.c.next_due_at < until)
+                    )
+                ).scalar_one()
+            )
+
+    def outbox_pending_count(self) -> int:
+        """Records stored but not yet published."""
+        with self._connect("counting outbox") as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(outbox_table.c.published.is_(False))
+                ).scalar_one()
+            )
+
+    def pending_outbox(self, limit: int) -> list[OutboxRecord]:
+        """The oldest unpublished outbox records, in write order (per-complaint order)."""
+        table = outbox_table
+        with self._connect("reading outbox") as conn:
+            rows = conn.execute(
+                select(table).where(table.c.published.is_(False)).order_by(table.c.id).limit(limit)
+            )
+            return [
+                OutboxRecord(
+                    topic=row.topic,
+                    key=row.key,
+                    value=row.value,
+                    headers=tuple(
+                        (name, value.encode("latin-1"))
+                        for name, value in json.loads(row.headers or "[]")
+                    ),
+                    event_id=row.event_id,
+                    id=row.id,
+                )
+                for row in rows
+            ]
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        """Mark outbox records as published."""
+        if not ids:
+            return
+        try:
+            with self.engine.begin() as conn:
+                for chunk in _chunks(list(ids), 500):
+                    conn.execute(
+                        update(outbox_table)
+                        .where(outbox_table.c.id.in_(chunk))
+                        .values(published=True)
+                    )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"marking outbox published failed: {exc}") from exc
+
+    # --- the batch write ----------------------------------------------------------
+
+    def write(self, batch: BatchWrite) -> None:
+        """Write one batch atomically; raise :class:`ConcurrencyError` on a seq conflict."""
+        if not batch:
+            return
+        try:
+            with self.engine.begin() as conn:
+                self._write_complaints(conn, batch.complaints)
+                self._write_events(conn, batch.events)
+                self._write_processed(conn, batch.processed)
+                self._write_outbox(conn, batch.outbox)
+                self._write_progress(conn, batch.progress)
+        except ConcurrencyError:
+            raise
+        except IntegrityError as exc:
+            # A duplicate (complaint_id, seq) or complaint id: someone else wrote first.
+            raise ConcurrencyError(f"conflicting write: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"batch write failed: {exc}") from exc
+
+    def _write_complaints(self, conn: Connection, writes: list[ComplaintWrite]) -> None:
+        table = complaints_table
+        inserts = []
+        for w in writes:
+            c = w.complaint
+            values = {
+                "workflow": c.workflow,
+                "workflow_version": c.workflow_version,
+                "state": c.state,
+                "seq": c.seq,
+                "region": c.region,
+                "skpd": c.skpd,
+                "category": c.category,
+                "partition": w.partition,
+                "escalation_level": c.escalation_level,
+                "next_due_at": w.next_due_at,
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+                "data": c.model_dump_json(),
+            }
+            if w.expected_seq is None:
+                inserts.append(
+                    {"complaint_id": c.complaint_id, "complainant": w.complainant, **values}
+                )
+                continue
+            result = conn.execute(
+                update(table)
+                .where(and_(table.c.complaint_id == c.complaint_id, table.c.seq == w.expected_seq))
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise ConcurrencyError(
+                    "complaint changed since it was read",
+                    complaint_id=c.complaint_id,
+                    expected_seq=w.expected_seq,
+                )
+        if inserts:
+            conn.execute(insert(table), inserts)
+        self._write_clocks(conn, writes)
+
+    def _write_clocks(self, conn: Connection, writes: list[ComplaintWrite]) -> None:
+        rows = [
+            {
+                "complaint_id": w.complaint.complaint_id,
+                "clock": clock.name,
+                "region": w.complaint.region,
+                "skpd": w.complaint.skpd,
+                "started_at": clock.started_at,
+                "deadline": clock.deadline,
+                "paused_at": clock.paused_at,
+                "breached_at": clock.breached_at,
+                "escalation_level": clock.escalation_level,
+                "stopped_at": clock.stopped_at,
+            }
+            for w in writes
+            for clock in w.complaint.clocks.values()
+        ]
+        if not rows:
+            return
+        # Replace the clock rows of the written complaints: simple and portable.
+        ids = list({w.complaint.complaint_id for w in writes})
+        for chunk in _chunks(ids, 500):
+            conn.execute(clocks_table.delete().where(clocks_table.c.complaint_id.in_(chunk)))
+        conn.execute(insert(clocks_table), rows)
+
+    def _write_events(self, conn: Connection, events: list[Event]) -> None:
+        if not events:
+            return
+        conn.execute(
+            insert(events_table),
+            [
+                {
+                    "event_id": e.event_id,
+                    "complaint_id": e.complaint_id,
+                    "seq": e.seq,
+                    "type": e.type,
+                    "occurred_at": e.occurred_at,
+                    "recorded_at": e.recorded_at,
+                    "state": e.state,
+                    "previous_state": e.previous_state,
+                    "region": e.region,
+                    "skpd": e.skpd,
+                    "causation_id": e.causation_id[:160],
+                    "body": e.model_dump_json(),
+                }
+                for e in events
+            ],
+        )
+
+    def _write_processed(self, conn: Connection, processed: list[ProcessedCommand]) -> None:
+        if not processed:
+            return
+        table = processed_commands_table
+        ids = [p.command_id for p in processed]
+        # A command rejected earlier may be re-sent and now apply: replace its row.
+        for chunk in _chunks(ids, 500):
+            conn.execute(table.delete().where(table.c.command_id.in_(chunk)))
+        conn.execute(insert(table), [p.__dict__ for p in processed])
+
+    def _write_outbox(self, conn: Connection, records: list[OutboxRecord]) -> None:
+        if not records:
+            return
+        now = datetime.now(UTC)
+        conn.execute(
+            insert(outbox_table),
+            [
+                {
+                    "topic": r.topic,
+                    "key": r.key,
+                    "value": r.value,
+                    "headers": json.dumps([[n, v.decode("latin-1")] for n, v in r.headers]),
+                    "event_id": r.event_id,
+                    "created_at": now,
+                    "published": False,
+                }
+                for r in records
+            ],
+        )
+
+    def _write_progress(self, conn: Connection, progress: list[Progress]) -> None:
+        table = progress_table
+        for p in progress:
+            result = conn.execute(
+                update(table)
+                .where(and_(table.c.topic == p.topic, table.c.partition == p.partition))
+                .values(next_offset=p.next_offset, watermark=p.watermark)
+            )
+            if result.rowcount == 0:
+                conn.execute(
+                    insert(table).values(
+                        topic=p.topic,
+                        partition=p.partition,
+                        next_offset=p.next_offset,
+                        watermark=p.watermark,
+                    )
+                )
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
