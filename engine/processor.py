@@ -239,7 +239,21 @@ class Processor:
             work.result.outcomes[(command.type, "duplicate")] += 1
             return
         complaint = work.current.get(command.complaint_id) or work.loaded.get(command.complaint_id)
-        outcome = decide(complaint, command, registry=self.registry, policy=self.policy, now=now)
+        try:
+            outcome = decide(
+                complaint, command, registry=self.registry, policy=self.policy, now=now
+            )
+        except Exception as exc:
+            # decide() is pure, so a failure is deterministic: retrying would loop forever.
+            log.exception("applying command failed; dead-lettered (offset=%d)", record.offset)
+            failure = InvalidCommandError(
+                "processing_failed",
+                f"{type(exc).__name__}: {exc}",
+                command_id=command.command_id,
+                complaint_id=command.complaint_id,
+            )
+            self._dead_letter(work, record, failure)
+            return
         self._absorb(work, outcome, record.partition)
         work.result.outcomes[(command.type, outcome.kind)] += 1
         if outcome.kind == "duplicate":
@@ -273,8 +287,7 @@ class Processor:
         work.transitions.extend(outcome.timer_transitions)
         for event in outcome.events:
             work.result.events.append(event)
-            if event.seq is not None:
-                work.write.events.append(event)
+            work.write.events.append(event)
             work.write.outbox.append(
                 OutboxRecord(
                     topic=self.topics.events,

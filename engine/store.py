@@ -51,6 +51,7 @@ __all__ = [
     "ProcessedCommand",
     "Progress",
     "Store",
+    "redact_url",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///laporflow.db"
@@ -137,7 +138,7 @@ class Store:
         try:
             self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise StoreError(f"cannot use database URL: {exc}", url=_redact(url)) from exc
+            raise StoreError(f"cannot use database URL: {exc}", url=redact_url(url)) from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -161,7 +162,7 @@ class Store:
                 config.attributes["connection"] = conn
                 alembic_command.upgrade(config, "head")
         except SQLAlchemyError as exc:
-            raise SchemaError(f"schema upgrade failed: {exc}", url=_redact(self.url)) from exc
+            raise SchemaError(f"schema upgrade failed: {exc}", url=redact_url(self.url)) from exc
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -501,7 +502,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL without its password, for error messages and logs."""
     if "@" not in url or "://" not in url:
         return url

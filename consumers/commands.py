@@ -1,0 +1,197 @@
+"""The consumer group on ``lapor.commands``: one poll, one batch, one transaction.
+
+Offsets are committed manually after the batch's database transaction committed, in the
+poll loop itself: kafka-python 3 runs rebalance callbacks on its IO thread, where a
+blocking commit fails (TECH-NOTES), so the listener only records ownership. If the
+process dies between the database commit and the offset commit, the records come back
+and the processor skips them by the partition's stored ``next_offset``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError
+
+from engine.errors import BrokerError, StoreError
+from engine.metrics import METRICS
+from engine.processor import BatchResult, Processor
+
+__all__ = ["CommandConsumer", "ConsumerStats"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumerStats:
+    """Running totals, for progress display and tests."""
+
+    records: int = 0
+    batches: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    last_batch_at: float = 0.0
+
+    def add(self, result: BatchResult, records: int) -> None:
+        """Fold one batch into the totals."""
+        self.records += records
+        self.batches += 1
+        for (_, outcome), n in result.outcomes.items():
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
+        self.last_batch_at = time.monotonic()
+
+
+class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tracks which partitions this instance owns; no blocking calls (IO thread)."""
+
+    def __init__(self) -> None:
+        self.owned: set[int] = set()
+        self.lock = threading.Lock()
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        with self.lock:
+            self.owned -= {tp.partition for tp in revoked}
+        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        with self.lock:
+            self.owned |= {tp.partition for tp in assigned}
+        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+    def snapshot(self) -> set[int]:
+        with self.lock:
+            return set(self.owned)
+
+
+class CommandConsumer:
+    """Consumes commands with a group and hands each poll to the :class:`Processor`."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topic: str,
+        max_poll_records: int = 500,
+        poll_timeout_ms: int = 500,
+        sweep_interval_s: float = 1.0,
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.processor = processor
+        self.topic = topic
+        self.poll_timeout_ms = poll_timeout_ms
+        self.max_poll_records = max_poll_records
+        self.sweep_interval_s = sweep_interval_s
+        self.stats = ConsumerStats()
+        self._ownership = _Ownership()
+        config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_poll_records": max_poll_records,
+            "client_id": f"laporflow-{group_id}",
+            **(consumer_config or {}),
+        }
+        try:
+            self._consumer = KafkaConsumer(**config)
+        except KafkaError as exc:
+            raise BrokerError(f"cannot connect to Kafka: {exc}", bootstrap=bootstrap) from exc
+        self._consumer.subscribe([topic], listener=self._ownership)
+        self._last_sweep = 0.0
+
+    @property
+    def owned_partitions(self) -> set[int]:
+        """Partitions of ``lapor.commands`` this instance owns now."""
+        return self._ownership.snapshot()
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        on_batch: Callable[[ConsumerStats], None] | None = None,
+    ) -> None:
+        """Poll, apply, commit until ``stop`` is set; store outages are retried with backoff."""
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                self.poll_once()
+                backoff = 0.5
+            except StoreError as exc:
+                log.error("database unavailable, retrying in %.1fs: %s", backoff, exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+            if on_batch is not None:
+                on_batch(self.stats)
+
+    def poll_once(self) -> BatchResult | None:
+        """One poll: apply its records (or sweep timers when idle) and commit offsets."""
+        polled = self._consumer.poll(
+            timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records
+        )
+        records = [r for tp in sorted(polled, key=lambda tp: tp.partition) for r in polled[tp]]
+        caught_up = self._caught_up(polled)
+        if not records:
+            if time.monotonic() - self._last_sweep >= self.sweep_interval_s and caught_up:
+                self._last_sweep = time.monotonic()
+                with METRICS.sweep_seconds.time():
+                    return self.processor.sweep(sorted(caught_up), topic=self.topic)
+            return None
+        started = time.monotonic()
+        try:
+            result = self.processor.process(records, caught_up=caught_up)
+        except StoreError:
+            # Nothing was written: rewind so the same records are polled again.
+            for tp, batch in polled.items():
+                self._consumer.seek(tp, batch[0].offset)
+            raise
+        METRICS.batch_seconds.observe(time.monotonic() - started)
+        self._commit(polled)
+        self.stats.add(result, len(records))
+        return result
+
+    def _caught_up(self, polled: dict[TopicPartition, list[Any]]) -> set[int]:
+        """Owned partitions with nothing waiting after this poll (watermark may use wall time)."""
+        caught_up = set()
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            position = self._safe_position(tp)
+            if highwater is not None and position is not None:
+                METRICS.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                    max(highwater - position, 0)
+                )
+                if position >= highwater:
+                    caught_up.add(tp.partition)
+            elif not polled:
+                caught_up.add(tp.partition)
+        return caught_up
+
+    def _safe_position(self, tp: TopicPartition) -> int | None:
+        try:
+            position: int = self._consumer.position(tp, timeout_ms=0)
+        except (KafkaError, AssertionError, TypeError):
+            return None
+        return position
+
+    def _commit(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        offsets = {
+            tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)
+            for tp, batch in polled.items()
+            if batch
+        }
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # A rebalance took the partition; its new owner skips what we stored.
+            log.warning("offset commit failed after rebalance: %s", exc)
+
+    def close(self) -> None:
+        """Leave the group and close the connection."""
+        self._consumer.close()

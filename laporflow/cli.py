@@ -1,0 +1,205 @@
+"""The ``laporflow`` command line (CONTRACT §6)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.errors import LaporFlowError
+from engine.policy_file import load_policy
+from engine.report import build_report
+from engine.settings import Settings
+from engine.status import complaint_status
+from engine.store import Store
+
+app = typer.Typer(
+    name="laporflow",
+    help="lapor-flow: SP4N-LAPOR! complaints as state machines over Kafka, "
+    "with SLA clocks in Indonesian working days.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseOpt = Annotated[
+    str | None, typer.Option("--database-url", help="SQLAlchemy URL [env LAPORFLOW_DATABASE_URL]")
+]
+PolicyOpt = Annotated[
+    str | None, typer.Option("--policy", help="SLA policy YAML [env LAPORFLOW_POLICY]")
+]
+
+
+def _settings(**flags: Any) -> Settings:
+    """Environment settings, overridden by the flags that were given."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    return Settings(**given)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+@app.command()
+def run(
+    kafka_bootstrap: Annotated[str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")] = None,
+    database_url: DatabaseOpt = None,
+    metrics_port: Annotated[int | None, typer.Option(help="[env LAPORFLOW_METRICS_PORT]")] = None,
+    policy: PolicyOpt = None,
+    topic_prefix: Annotated[str | None, typer.Option(help="[env LAPORFLOW_TOPIC_PREFIX]")] = None,
+    partitions: Annotated[int | None, typer.Option(help="[env LAPORFLOW_PARTITIONS]")] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Run the engine: consume commands, publish events, fire SLA timers, serve /metrics."""
+    from laporflow.runtime import EngineRuntime
+
+    _setup_logging(log_level)
+    settings = _settings(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        metrics_port=metrics_port,
+        policy=policy,
+        topic_prefix=topic_prefix,
+        partitions=partitions,
+    )
+    logging.getLogger("laporflow").info("starting with %s", settings.as_dict())
+    runtime = EngineRuntime(settings)
+    signal.signal(signal.SIGTERM, lambda *_: runtime.stop())
+    signal.signal(signal.SIGINT, lambda *_: runtime.stop())
+    runtime.run()
+
+
+@app.command()
+def demo(
+    complaints: Annotated[int, typer.Option(help="Complaints in the simulated quarter")] = 3000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic)")] = 2026,
+    kafka_bootstrap: Annotated[str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")] = None,
+    database_url: DatabaseOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Generate a region's quarter of complaints and run the engine on it, with a summary."""
+    from laporflow.demo import demo_database_url, run_demo
+
+    _setup_logging("WARNING")
+    if database_url is None and "LAPORFLOW_DATABASE_URL" not in os.environ:
+        database_url = demo_database_url(Path("laporflow-demo.db"))
+    settings = _settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, policy=policy)
+    run_demo(settings, complaints=complaints, seed=seed, console=console)
+
+
+@app.command()
+def status(
+    complaint_id: Annotated[str, typer.Argument(help="The complaint (LAPOR! tracking) id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    database_url: DatabaseOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Show one complaint: state, SKPD, clocks, escalation and its history."""
+    settings = _settings(database_url=database_url, policy=policy)
+    store = Store(settings.database_url.get_secret_value())
+    found = complaint_status(store, complaint_id, load_policy(settings.policy))
+    if found is None:
+        err_console.print(f"[red]No complaint {complaint_id!r}[/] in {settings.as_dict()['database_url']}")
+        raise typer.Exit(1)
+    if as_json:
+        sys.stdout.write(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
+        return
+    _print_status(found)
+
+
+def _print_status(found: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]{found['complaint_id']}[/]  state [bold]{found['state']}[/]  "
+        f"SKPD {found['skpd'] or '-'}  seq {found['seq']}  "
+        f"escalation level {found['escalation_level']}  next timer {found['next_due_at'] or '-'}"
+    )
+    clocks = Table(title="SLA clocks")
+    for col in ("clock", "started", "deadline", "state"):
+        clocks.add_column(col)
+    for name, clock in found["clocks"].items():
+        flags = [
+            flag
+            for flag, on in (
+                ("stopped", clock["stopped"]),
+                ("paused", clock["paused"]),
+                (f"breached (level {clock['escalation_level']})", clock["breached"]),
+            )
+            if on
+        ]
+        clocks.add_row(name, clock["started_at"], clock["deadline"], ", ".join(flags) or "running")
+    console.print(clocks)
+    console.print("[bold]Timeline[/]")
+    for item in found["history"]:
+        detail = {k: v for k, v in item["payload"].items() if k not in ("clocks_stopped",)}
+        console.print(
+            f"  {item['occurred_at']}  #{item['seq'] if item['seq'] is not None else '-':<3} "
+            f"{item['type']:<26} {item['actor']:<28} {json.dumps(detail, ensure_ascii=False)[:100]}"
+        )
+
+
+@app.command()
+def report(
+    region: Annotated[str | None, typer.Option(help="Only this region")] = None,
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (local)")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (local)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    database_url: DatabaseOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Per-SKPD KPIs: received, follow-up rate, working days to follow-up, breaches."""
+    settings = _settings(database_url=database_url, policy=policy)
+    store = Store(settings.database_url.get_secret_value())
+    rows = build_report(
+        store,
+        load_policy(settings.policy),
+        region=region,
+        since=_parse_day(since, "--since"),
+        until=_parse_day(until, "--until"),
+    )
+    if as_json:
+        sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
+        return
+    table = Table(title="Per-SKPD KPIs")
+    for col in ("SKPD", "received", "followed up", "rate", "median HK", "p90 HK", "open breaches",
+                "escalations", "settled"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r.skpd, str(r.received), str(r.followed_up),
+            "-" if r.follow_up_rate is None else f"{r.follow_up_rate:.0%}",
+            str(r.median_follow_up_working_days or "-"), str(r.p90_follow_up_working_days or "-"),
+            str(r.open_breaches), str(r.escalations), str(r.settled),
+        )
+    console.print(table)
+
+
+def _parse_day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-03-31", param_hint=flag) from None
+
+
+def main() -> None:
+    """Console entry point: LaporFlowError becomes a one-line message and exit code 2."""
+    try:
+        app()
+    except LaporFlowError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)

@@ -1,0 +1,141 @@
+"""Wiring: the engine process (``laporflow run``) built from settings.
+
+Threads: the consumer loop (caller's thread), the outbox relay, the gauge refresher
+and the HTTP server. One engine instance owns the partitions the group gives it; run
+more instances with the same group id to share the load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from consumers.commands import CommandConsumer, ConsumerStats
+from engine.metrics import METRICS, REGISTRY, set_gauge_family
+from engine.policy_file import load_policy
+from engine.processor import Processor
+from engine.settings import Settings
+from engine.store import Store
+from producers.http_api import HttpApi
+from producers.kafka_io import ensure_topics, make_producer
+from producers.relay import OutboxRelay
+from workflows.policy import Policy
+
+__all__ = ["EngineRuntime", "refresh_gauges", "wall_clock"]
+
+log = logging.getLogger(__name__)
+
+
+def wall_clock() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+def refresh_gauges(store: Store, now: datetime) -> None:
+    """Set the state gauges from database counts (exact across engine instances)."""
+    set_gauge_family(
+        METRICS.complaints,
+        {(state, skpd): n for (state, skpd), n in store.count_by_state_skpd().items()},
+    )
+    set_gauge_family(
+        METRICS.sla_breached,
+        {(skpd, clock): n for (skpd, clock), n in store.open_breaches().items()},
+    )
+    METRICS.outbox_pending.set(store.outbox_pending_count())
+    METRICS.timer_backlog.set(store.timer_backlog(now))
+
+
+class EngineRuntime:
+    """The running engine: consumer + relay + gauges + HTTP."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policy: Policy | None = None,
+        clock: Callable[[], datetime] = wall_clock,
+        consumer_config: dict[str, Any] | None = None,
+        serve_http: bool = True,
+        gauge_interval_s: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy or load_policy(settings.policy)
+        self.clock = clock
+        self.gauge_interval_s = gauge_interval_s
+        self.store = Store(settings.database_url.get_secret_value())
+        self.store.migrate()
+        topics = settings.topics
+        ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
+        self.processor = Processor(self.store, policy=self.policy, topics=topics, clock=clock)
+        self.consumer = CommandConsumer(
+            self.processor,
+            bootstrap=settings.kafka_bootstrap,
+            group_id=settings.group_id,
+            topic=topics.commands,
+            max_poll_records=settings.max_poll_records,
+            consumer_config=consumer_config,
+        )
+        self.relay = OutboxRelay(self.store, make_producer(settings.kafka_bootstrap))
+        self.http: HttpApi | None = None
+        if serve_http:
+            self.http = HttpApi(
+                REGISTRY,
+                {"database": self.store.ping, "kafka": self._kafka_ready},
+                port=settings.metrics_port,
+            )
+        self.stop_event = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _kafka_ready(self) -> bool:
+        return bool(self.relay.producer.bootstrap_connected())
+
+    def start_background(self) -> None:
+        """Start the relay, the gauge refresher and the HTTP server."""
+        if self.http is not None:
+            self.http.start()
+        for name, target in (("relay", self._run_relay), ("gauges", self._run_gauges)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run_relay(self) -> None:
+        self.relay.run(self.stop_event)
+
+    def _run_gauges(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                refresh_gauges(self.store, self.clock())
+            except Exception:  # noqa: BLE001 - a metrics hiccup must not stop the engine
+                log.exception("refreshing gauges failed")
+            self.stop_event.wait(self.gauge_interval_s)
+
+    def run(self, *, on_batch: Callable[[ConsumerStats], None] | None = None) -> None:
+        """Consume until :meth:`stop` is called (from a signal handler or another thread)."""
+        self.start_background()
+        try:
+            self.consumer.run(self.stop_event, on_batch=on_batch)
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        """Ask every loop to finish."""
+        self.stop_event.set()
+
+    def shutdown(self) -> None:
+        """Stop threads, drain the outbox, close connections."""
+        self.stop_event.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self.relay.drain_quietly()
+        try:
+            refresh_gauges(self.store, self.clock())
+        except Exception:  # noqa: BLE001
+            log.debug("final gauge refresh failed", exc_info=True)
+        if self.http is not None:
+            self.http.stop()
+        self.consumer.close()
+        self.relay.producer.close()
+        self.store.close()
