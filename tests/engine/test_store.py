@@ -1,0 +1,259 @@
+"""Contract tests of the store port, run on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ConcurrencyError
+from engine.store import (
+    BatchWrite,
+    ComplaintWrite,
+    OutboxRecord,
+    ProcessedCommand,
+    Progress,
+    Store,
+)
+from workflows.apply import event_id_for
+from workflows.model import Actor, ClockState, ComplaintState, Event
+
+WITA = timezone(timedelta(hours=8))
+T0 = datetime(2026, 3, 2, 9, 15, tzinfo=WITA)
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration])],
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("pg_database_url")
+    s = Store(url)
+    s.migrate()
+    yield s
+    s.close()
+
+
+def complaint(
+    cid: str = "HSU-2026-000001", seq: int = 1, state: str = "submitted", **kw: object
+) -> ComplaintState:
+    base: dict[str, object] = {
+        "complaint_id": cid,
+        "workflow": "complaint",
+        "workflow_version": 1,
+        "state": state,
+        "seq": seq,
+        "region": "HSU",
+        "category": "kesehatan",
+        "classification": "pengaduan",
+        "submit_fingerprint": "f" * 64,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    base.update(kw)
+    return ComplaintState.model_validate(base)
+
+
+def event(cid: str, seq: int | None, type_: str = "complaint.submitted", **kw: object) -> Event:
+    base: dict[str, object] = {
+        "event_id": event_id_for(cid, seq) if seq is not None else f"e-rej-{cid}-{kw.pop('n', 0)}",
+        "type": type_,
+        "complaint_id": cid,
+        "seq": seq,
+        "occurred_at": T0,
+        "recorded_at": datetime(2026, 11, 27, tzinfo=UTC),
+        "state": "submitted",
+        "previous_state": None,
+        "region": "HSU",
+        "skpd": None,
+        "causation_id": "c-1",
+        "actor": Actor(role="complainant", id="p-1"),
+        "payload": {"title": "Jalan rusak"},
+    }
+    base.update(kw)
+    return Event.model_validate(base)
+
+
+def write_new(
+    store: Store, c: ComplaintState, *, partition: int = 0, due: datetime | None = None
+) -> None:
+    store.write(
+        BatchWrite(
+            complaints=[ComplaintWrite(c, None, partition, due, complainant='{"name": "Budi"}')],
+            events=[event(c.complaint_id, c.seq)],
+        )
+    )
+
+
+def test_migrate_is_idempotent(store: Store) -> None:
+    store.migrate()
+    assert store.ping()
+    assert store.outbox_pending_count() == 0
+
+
+def test_complaint_round_trip_keeps_every_field(store: Store) -> None:
+    clock = ClockState(
+        name="verification",
+        started_at=T0,
+        limit=3,
+        deadline=datetime(2026, 3, 5, 23, 59, 59, tzinfo=WITA),
+        warning_at=datetime(2026, 3, 5, 6, 38, 59, tzinfo=WITA),
+    )
+    c = complaint(clocks={"verification": clock}, skpd=None)
+    write_new(store, c)
+    loaded = store.complaint(c.complaint_id)
+    assert loaded == c
+    assert loaded is not None
+    assert loaded.clocks["verification"].deadline == clock.deadline
+    assert store.complaint("HSU-2026-404") is None
+
+
+def test_update_with_stale_seq_conflicts_and_writes_nothing(store: Store) -> None:
+    c = complaint()
+    write_new(store, c)
+    moved = c.model_copy(update={"seq": 2, "state": "verified"})
+    store.write(
+        BatchWrite(
+            complaints=[ComplaintWrite(moved, 1, 0, None)], events=[event(c.complaint_id, 2)]
+        )
+    )
+    stale = c.model_copy(update={"seq": 2, "state": "archived"})
+    other = complaint("HSU-2026-000002")
+    with pytest.raises(ConcurrencyError) as info:
+        store.write(
+            BatchWrite(
+                complaints=[
+                    ComplaintWrite(other, None, 0, None),
+                    ComplaintWrite(stale, 1, 0, None),
+                ],
+                events=[event(other.complaint_id, 1)],
+                outbox=[OutboxRecord("lapor.events", b"k", b"v")],
+            )
+        )
+    assert info.value.context["complaint_id"] == c.complaint_id
+    # Atomic: neither the other complaint nor the outbox row of the failed batch exist.
+    assert store.complaint(other.complaint_id) is None
+    assert store.outbox_pending_count() == 0
+    current = store.complaint(c.complaint_id)
+    assert current is not None
+    assert current.state == "verified"
+
+
+def test_second_writer_of_the_same_seq_conflicts(store: Store) -> None:
+    c = complaint()
+    write_new(store, c)
+    with pytest.raises(ConcurrencyError):
+        write_new(store, c)  # the same new complaint written twice (two instances)
+    with pytest.raises(ConcurrencyError):
+        store.write(BatchWrite(events=[event(c.complaint_id, 1, event_id="e-other")]))
+    assert [e.seq for e in store.history(c.complaint_id)] == [1]
+
+
+def test_history_is_in_seq_order_with_rejections_last(store: Store) -> None:
+    cid = "HSU-2026-000003"
+    write_new(store, complaint(cid))
+    store.write(
+        BatchWrite(
+            events=[
+                event(cid, None, "command.rejected", n=1),
+                event(cid, 3, "complaint.dispatched"),
+                event(cid, 2, "complaint.verified"),
+            ]
+        )
+    )
+    assert [(e.seq, e.type) for e in store.history(cid)] == [
+        (1, "complaint.submitted"),
+        (2, "complaint.verified"),
+        (3, "complaint.dispatched"),
+        (None, "command.rejected"),
+    ]
+
+
+def test_processed_commands_and_replacement_of_a_rejection(store: Store) -> None:
+    def processed(outcome: str, offset: int) -> ProcessedCommand:
+        return ProcessedCommand("c-1", "HSU-1", "verify", outcome, "lapor.commands", 2, offset, T0)
+
+    store.write(BatchWrite(processed=[processed("rejected", 10)]))
+    assert store.processed(["c-1", "c-2"]) == {"c-1": "rejected"}
+    store.write(BatchWrite(processed=[processed("applied", 11)]))
+    assert store.processed(["c-1"]) == {"c-1": "applied"}
+
+
+def test_progress_upsert_keeps_watermark_instant(store: Store) -> None:
+    wm = datetime(2026, 3, 2, 9, 15, tzinfo=WITA)
+    store.write(BatchWrite(progress=[Progress("t", 0, 5, wm), Progress("t", 1, 7, None)]))
+    store.write(BatchWrite(progress=[Progress("t", 0, 9, wm + timedelta(hours=1))]))
+    got = store.progress("t", [0, 1, 2])
+    assert set(got) == {0, 1}
+    assert got[0].next_offset == 9
+    assert got[0].watermark == wm + timedelta(hours=1)
+    assert got[0].watermark is not None and got[0].watermark.utcoffset() == timedelta(0)
+    assert got[1] == Progress("t", 1, 7, None)
+
+
+def test_due_filters_by_partition_and_orders_by_instant(store: Store) -> None:
+    base = datetime(2026, 3, 5, 23, 59, 59, tzinfo=WITA)
+    for i, (partition, hours) in enumerate([(0, 5), (0, 1), (1, 0), (0, 30), (0, None)]):
+        due = None if hours is None else base + timedelta(hours=hours)
+        write_new(store, complaint(f"HSU-2026-1{i:05d}"), partition=partition, due=due)
+    until = base + timedelta(hours=5)
+    # Strictly before `until`: the one due exactly at `until` is not yet due.
+    assert [c.complaint_id for c in store.due(0, until, 10)] == ["HSU-2026-100001"]
+    later = base + timedelta(days=3)
+    assert [c.complaint_id for c in store.due(0, later, 10)] == [
+        "HSU-2026-100001",
+        "HSU-2026-100000",
+        "HSU-2026-100003",
+    ]
+    assert [c.complaint_id for c in store.due(0, later, 2)] == [
+        "HSU-2026-100001",
+        "HSU-2026-100000",
+    ]
+    assert [c.complaint_id for c in store.due(1, later, 10)] == ["HSU-2026-100002"]
+    assert store.timer_backlog(later) == 4
+
+
+def test_outbox_keeps_order_bytes_and_headers(store: Store) -> None:
+    records = [
+        OutboxRecord("lapor.events", b"HSU-1", b'{"seq":1}', event_id="e-1"),
+        OutboxRecord(
+            "lapor.dlq",
+            b"k",
+            b"\xff\xfe not utf-8",
+            headers=(("error", b"not_json"), ("source_offset", b"42")),
+        ),
+        OutboxRecord("lapor.events", None, b'{"seq":2}', event_id="e-2"),
+    ]
+    store.write(BatchWrite(outbox=records))
+    pending = store.pending_outbox(10)
+    assert [(r.topic, r.key, r.value, r.headers, r.event_id) for r in pending] == [
+        (r.topic, r.key, r.value, r.headers, r.event_id) for r in records
+    ]
+    assert store.outbox_pending_count() == 3
+    store.mark_published([pending[0].id or 0, pending[1].id or 0])
+    assert [r.value for r in store.pending_outbox(10)] == [b'{"seq":2}']
+    assert store.outbox_pending_count() == 1
+
+
+def test_counts_for_gauges(store: Store) -> None:
+    breached = ClockState(
+        name="follow_up",
+        started_at=T0,
+        limit=5,
+        deadline=T0 + timedelta(days=7),
+        warning_at=T0 + timedelta(days=5),
+        warned=True,
+        breached_at=T0 + timedelta(days=7),
+        escalation_level=1,
+    )
+    write_new(
+        store, complaint("A-1", state="dispatched", skpd="DINKES", clocks={"follow_up": breached})
+    )
+    write_new(store, complaint("A-2", state="dispatched", skpd="DINKES"))
+    write_new(store, complaint("A-3", state="submitted"))
+    assert store.count_by_state_skpd() == {("dispatched", "DINKES"): 2, ("submitted", ""): 1}
+    assert store.open_breaches() == {("DINKES", "follow_up"): 1}
