@@ -169,8 +169,8 @@ class CommandConsumer:
                 )
                 if position >= highwater:
                     caught_up.add(tp.partition)
-            elif not polled:
-                caught_up.add(tp.partition)
+            # An unknown highwater (no fetch answered yet, e.g. while joining the group)
+            # is never "caught up": the wall clock must not overtake unread commands.
         return caught_up
 
     def _safe_position(self, tp: TopicPartition) -> int | None:

@@ -6,9 +6,9 @@ becomes the ``error`` header of its dead-letter record.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from engine.errors import InvalidCommandError
 from workflows.model import Actor, Command, CommandId, ComplaintId
@@ -18,6 +18,7 @@ __all__ = ["MAX_COMMAND_BYTES", "decode_command"]
 
 #: CONTRACT §2: a record over 1 MiB is invalid.
 MAX_COMMAND_BYTES = 1024 * 1024
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 
 
 class _Envelope(BaseModel):
@@ -26,7 +27,9 @@ class _Envelope(BaseModel):
     command_id: CommandId
     type: str
     complaint_id: ComplaintId
-    issued_at: Any
+    # RFC 3339 with an explicit offset, nothing looser: SLA clocks run on this instant,
+    # so a bare Unix number or a naive time must be refused, not guessed.
+    issued_at: Annotated[str, StringConstraints(pattern=_RFC3339)]
     actor: Actor
     payload: dict[str, Any] = {}
 

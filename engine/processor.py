@@ -241,7 +241,12 @@ class Processor:
         complaint = work.current.get(command.complaint_id) or work.loaded.get(command.complaint_id)
         try:
             outcome = decide(
-                complaint, command, registry=self.registry, policy=self.policy, now=now
+                complaint,
+                command,
+                registry=self.registry,
+                policy=self.policy,
+                now=now,
+                source=f"{record.topic}/{record.partition}/{record.offset}",
             )
         except Exception as exc:
             # decide() is pure, so a failure is deterministic: retrying would loop forever.

@@ -85,15 +85,21 @@ def decide(
     registry: WorkflowRegistry,
     policy: Policy,
     now: datetime,
+    source: str = "",
 ) -> Outcome:
-    """Fire the complaint's timers due before ``command``, then apply ``command``."""
+    """Fire the complaint's timers due before ``command``, then apply ``command``.
+
+    ``source`` identifies the record the command came from (topic/partition/offset): it
+    makes the id of a ``command.rejected`` event unique per record, so the same command
+    id rejected twice gives two events, and a replay of one record gives the same id.
+    """
     timer_events: list[Event] = []
     timer_transitions: list[tuple[str, str]] = []
     if complaint is not None:
         complaint, fired, moved = _fire(complaint, command.issued_at, registry, policy, now)
         timer_events.extend(fired)
         timer_transitions.extend(moved)
-    outcome = _apply(complaint, command, registry, policy, now)
+    outcome = _apply(complaint, command, registry, policy, now, source)
     if not timer_events:
         return outcome
     return Outcome(
@@ -144,25 +150,28 @@ def _apply(
     registry: WorkflowRegistry,
     policy: Policy,
     now: datetime,
+    source: str,
 ) -> Outcome:
     if command.type == "submit":
-        return _submit(complaint, command, registry, policy, now)
+        return _submit(complaint, command, registry, policy, now, source)
     if complaint is None:
-        return _reject(None, command, "unknown_complaint", "no complaint with this id", now)
+        return _reject(None, command, "unknown_complaint", "no complaint with this id", now, source)
     definition = registry.get(complaint.workflow, complaint.workflow_version)
     spec = definition.spec(command.type)
     if spec is None or not definition.allows(complaint.state, command.type):
         detail = f"'{command.type}' is not allowed in state '{complaint.state}'"
-        return _reject(complaint, command, "invalid_transition", detail, now)
+        return _reject(complaint, command, "invalid_transition", detail, now, source)
     if command.actor.role not in spec.roles:
         allowed = ", ".join(sorted(spec.roles))
         detail = f"role '{command.actor.role}' may not {command.type} (allowed: {allowed})"
-        return _reject(complaint, command, "role_not_allowed", detail, now)
+        return _reject(complaint, command, "role_not_allowed", detail, now, source)
     rule = definition.clock_rule(command.type)
     if rule.pauses and complaint.deferred_at is not None:
-        return _reject(complaint, command, "already_deferred", "the clocks are already paused", now)
+        return _reject(
+            complaint, command, "already_deferred", "the clocks are already paused", now, source
+        )
     if rule.resumes and complaint.deferred_at is None:
-        return _reject(complaint, command, "not_deferred", "the clocks are not paused", now)
+        return _reject(complaint, command, "not_deferred", "the clocks are not paused", now, source)
     return _transition(complaint, command, definition, policy, now)
 
 
@@ -172,6 +181,7 @@ def _submit(
     registry: WorkflowRegistry,
     policy: Policy,
     now: datetime,
+    source: str,
 ) -> Outcome:
     payload = command.payload
     assert isinstance(payload, SubmitPayload)  # the decoder chose the model by type
@@ -181,13 +191,13 @@ def _submit(
             # The same report submitted again (a feed re-poll): idempotent, nothing changes.
             return Outcome(kind="duplicate", complaint=complaint, detail="same submission")
         detail = "a complaint with this id exists with other content"
-        return _reject(complaint, command, "conflicting_resubmit", detail, now)
+        return _reject(complaint, command, "conflicting_resubmit", detail, now, source)
     definition = registry.for_classification(payload.classification)
     spec = definition.spec("submit")
     assert spec is not None
     if command.actor.role not in spec.roles:
         detail = f"role '{command.actor.role}' may not submit"
-        return _reject(None, command, "role_not_allowed", detail, now)
+        return _reject(None, command, "role_not_allowed", detail, now, source)
     created = ComplaintState(
         complaint_id=command.complaint_id,
         workflow=definition.name,
@@ -283,8 +293,9 @@ def _reject(
     reason: str,
     detail: str,
     now: datetime,
+    source: str,
 ) -> Outcome:
-    salt = f"rejected/{command.command_id}/{complaint.seq if complaint else 0}/{reason}"
+    salt = f"rejected/{command.command_id}/{source}/{complaint.seq if complaint else 0}/{reason}"
     event = Event(
         event_id=f"e-{uuid.uuid5(_EVENT_NAMESPACE, salt)}",
         type="command.rejected",

@@ -1,0 +1,103 @@
+"""Shared pytest fixtures and hooks.
+
+Services (Apache Kafka, PostgreSQL) come from ``scripts/services.py``: a session fixture
+uses the externally provided address when its environment variable is set (as under
+``scripts/services.py run``), otherwise starts the service itself and stops, at session
+end, only what it started.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+
+def _load_services() -> ModuleType:
+    """Import scripts/services.py (not a package) under a private module name."""
+    name = "_laporflow_services"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "services.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+services = _load_services()
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration/ gets the ``integration`` marker."""
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION_DIR):
+            item.add_marker(pytest.mark.integration)
+
+
+# --------------------------------------------------------------------------- services
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of a real Apache Kafka broker."""
+    external = os.environ.get("LAPORFLOW_KAFKA_BOOTSTRAP", "").strip()
+    if external:
+        yield external
+        return
+    bootstrap, started = services.ensure_kafka()
+    try:
+        yield bootstrap
+    finally:
+        if started:
+            services.stop_kafka()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of the server's main database (``postgresql+psycopg://...``)."""
+    external = os.environ.get("LAPORFLOW_TEST_DATABASE_URL", "").strip()
+    if external:
+        yield external
+        return
+    url, started = services.ensure_postgres()
+    try:
+        yield url
+    finally:
+        if started:
+            services.stop_postgres()
+
+
+@pytest.fixture
+def pg_database_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, uniquely named database for one test; dropped afterwards."""
+    server = make_url(postgres_url)
+    conninfo = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server.set(drivername="postgresql+psycopg", database=name).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
