@@ -6,6 +6,7 @@ becomes the ``error`` header of its dead-letter record.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
@@ -54,12 +55,18 @@ def decode_command(value: bytes | None, registry: WorkflowRegistry) -> Command:
             "unknown_type", f"unknown command type {envelope.type!r} (known: {known})"
         )
     try:
+        issued_at = datetime.fromisoformat(envelope.issued_at)
+    except ValueError as exc:
+        raise InvalidCommandError(
+            "schema", f"issued_at: {exc}", command_id=envelope.command_id
+        ) from exc
+    try:
         payload = model.model_validate(envelope.payload)
         return Command(
             command_id=envelope.command_id,
             type=envelope.type,
             complaint_id=envelope.complaint_id,
-            issued_at=envelope.issued_at,
+            issued_at=issued_at,
             actor=envelope.actor,
             payload=payload,
         )

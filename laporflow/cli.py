@@ -29,7 +29,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+# Wide enough for the KPI table when output is piped (rich falls back to 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
 DatabaseOpt = Annotated[
@@ -56,7 +57,9 @@ def _setup_logging(level: str) -> None:
 
 @app.command()
 def run(
-    kafka_bootstrap: Annotated[str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")] = None,
+    kafka_bootstrap: Annotated[
+        str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")
+    ] = None,
     database_url: DatabaseOpt = None,
     metrics_port: Annotated[int | None, typer.Option(help="[env LAPORFLOW_METRICS_PORT]")] = None,
     policy: PolicyOpt = None,
@@ -87,7 +90,9 @@ def run(
 def demo(
     complaints: Annotated[int, typer.Option(help="Complaints in the simulated quarter")] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic)")] = 2026,
-    kafka_bootstrap: Annotated[str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")] = None,
+    kafka_bootstrap: Annotated[
+        str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")
+    ] = None,
     database_url: DatabaseOpt = None,
     policy: PolicyOpt = None,
 ) -> None:
@@ -113,7 +118,9 @@ def status(
     store = Store(settings.database_url.get_secret_value())
     found = complaint_status(store, complaint_id, load_policy(settings.policy))
     if found is None:
-        err_console.print(f"[red]No complaint {complaint_id!r}[/] in {settings.as_dict()['database_url']}")
+        err_console.print(
+            f"[red]No complaint {complaint_id!r}[/] in {settings.as_dict()['database_url']}"
+        )
         raise typer.Exit(1)
     if as_json:
         sys.stdout.write(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
@@ -174,15 +181,29 @@ def report(
         sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
         return
     table = Table(title="Per-SKPD KPIs")
-    for col in ("SKPD", "received", "followed up", "rate", "median HK", "p90 HK", "open breaches",
-                "escalations", "settled"):
+    for col in (
+        "SKPD",
+        "received",
+        "followed up",
+        "rate",
+        "median HK",
+        "p90 HK",
+        "open breaches",
+        "escalations",
+        "settled",
+    ):
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r.skpd, str(r.received), str(r.followed_up),
+            r.skpd,
+            str(r.received),
+            str(r.followed_up),
             "-" if r.follow_up_rate is None else f"{r.follow_up_rate:.0%}",
-            str(r.median_follow_up_working_days or "-"), str(r.p90_follow_up_working_days or "-"),
-            str(r.open_breaches), str(r.escalations), str(r.settled),
+            str(r.median_follow_up_working_days or "-"),
+            str(r.p90_follow_up_working_days or "-"),
+            str(r.open_breaches),
+            str(r.escalations),
+            str(r.settled),
         )
     console.print(table)
 
@@ -193,7 +214,9 @@ def _parse_day(value: str | None, flag: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date like 2026-03-31", param_hint=flag) from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date like 2026-03-31", param_hint=flag
+        ) from None
 
 
 def main() -> None:

@@ -59,8 +59,9 @@ def run_demo(
     console.print(f"[bold]lapor-flow demo[/]: {describe(region, records)}")
     tz = ZoneInfo(region.timezone)
     # "Now" for the engine: the end of the last day any command was issued.
-    as_of = datetime.combine(max(r.issued_at for r in records).date() + timedelta(days=1),
-                             datetime.min.time(), tzinfo=tz)
+    as_of = datetime.combine(
+        max(r.issued_at for r in records).date() + timedelta(days=1), datetime.min.time(), tzinfo=tz
+    )
     settings = settings.model_copy(
         update={
             "topic_prefix": settings.topic_prefix or f"demo-{uuid.uuid4().hex[:8]}.",
@@ -106,7 +107,7 @@ def _produce(settings: Settings, records: list, console: Console) -> None:  # ty
                 producer.send(settings.topics.commands, key=record.key, value=record.value)
                 if i % 500 == 0:
                     bar.update(task, completed=i)
-            producer.flush()
+            producer.flush(timeout=120)
             bar.update(task, completed=len(records))
     except KafkaError as exc:
         raise BrokerError(f"producing demo commands failed: {exc}") from exc
@@ -146,8 +147,17 @@ def _bar(console: Console) -> Progress:
 
 def _print_summary(result: DemoResult, console: Console) -> None:
     table = Table(title="Per-SKPD KPIs (event time, working days)")
-    for col in ("SKPD", "received", "followed up", "rate", "median HK", "p90 HK", "open breaches",
-                "escalations", "settled"):
+    for col in (
+        "SKPD",
+        "received",
+        "followed up",
+        "rate",
+        "median HK",
+        "p90 HK",
+        "open breaches",
+        "escalations",
+        "settled",
+    ):
         table.add_column(col, justify="left" if col == "SKPD" else "right")
     for row in result.rows:
         table.add_row(
@@ -155,8 +165,12 @@ def _print_summary(result: DemoResult, console: Console) -> None:
             str(row.received),
             str(row.followed_up),
             "-" if row.follow_up_rate is None else f"{row.follow_up_rate:.0%}",
-            "-" if row.median_follow_up_working_days is None else f"{row.median_follow_up_working_days:g}",
-            "-" if row.p90_follow_up_working_days is None else f"{row.p90_follow_up_working_days:g}",
+            "-"
+            if row.median_follow_up_working_days is None
+            else f"{row.median_follow_up_working_days:g}",
+            "-"
+            if row.p90_follow_up_working_days is None
+            else f"{row.p90_follow_up_working_days:g}",
             str(row.open_breaches),
             str(row.escalations),
             str(row.settled),

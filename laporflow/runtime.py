@@ -108,7 +108,7 @@ class EngineRuntime:
         while not self.stop_event.is_set():
             try:
                 refresh_gauges(self.store, self.clock())
-            except Exception:  # noqa: BLE001 - a metrics hiccup must not stop the engine
+            except Exception:
                 log.exception("refreshing gauges failed")
             self.stop_event.wait(self.gauge_interval_s)
 
@@ -132,7 +132,7 @@ class EngineRuntime:
         self.relay.drain_quietly()
         try:
             refresh_gauges(self.store, self.clock())
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("final gauge refresh failed", exc_info=True)
         if self.http is not None:
             self.http.stop()

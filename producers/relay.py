@@ -26,8 +26,16 @@ log = logging.getLogger(__name__)
 class OutboxRelay:
     """Moves outbox rows to Kafka."""
 
-    def __init__(self, store: Store, producer: KafkaProducer, *, batch_size: int = 1000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        producer: KafkaProducer,
+        *,
+        batch_size: int = 1000,
+        flush_timeout_s: float = 30.0,
+    ) -> None:
         self.store = store
+        self.flush_timeout_s = flush_timeout_s
         self.producer = producer
         self.batch_size = batch_size
         self.published = 0
@@ -42,7 +50,8 @@ class OutboxRelay:
                 self.producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers))
                 for r in records
             ]
-            self.producer.flush()
+            # Bounded: with the broker gone, flush() would otherwise wait forever.
+            self.producer.flush(timeout=self.flush_timeout_s)
             for future in futures:
                 future.get(timeout=0)  # raises if that record failed
         except KafkaError as exc:
