@@ -378,6 +378,7 @@ class Processor:
                     partition=work.partition_of[complaint_id],
                     next_due_at=next_due(complaint, self.registry, self.policy),
                     complainant=work.complainant.get(complaint_id),
+                    clocks_before={} if before is None else before.clocks,
                 )
             )
 

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     partitions: int = Field(default=6, ge=1, le=1000)
     group_id: str = "laporflow-engine"
     #: Records per poll; one poll is one database transaction.
-    max_poll_records: int = Field(default=500, ge=1, le=10_000)
+    max_poll_records: int = Field(default=1000, ge=1, le=10_000)
     lapor_url: str | None = None
     lapor_token: SecretStr | None = None
 

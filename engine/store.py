@@ -8,7 +8,7 @@ or not at all. SQLAlchemy errors are translated here, once, into :mod:`engine.er
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +20,9 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -29,6 +31,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -41,7 +45,7 @@ from engine.schema import (
     processed_commands_table,
     progress_table,
 )
-from workflows.model import ComplaintState, Event
+from workflows.model import ClockState, ComplaintState, Event
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -56,6 +60,33 @@ __all__ = [
 
 DEFAULT_DATABASE_URL = "sqlite:///laporflow.db"
 
+_COMPLAINT_COLUMNS = (
+    "workflow",
+    "workflow_version",
+    "state",
+    "seq",
+    "region",
+    "skpd",
+    "category",
+    "partition",
+    "escalation_level",
+    "next_due_at",
+    "created_at",
+    "updated_at",
+    "data",
+)
+#: Optimistic concurrency: a row is only updated if it still has the seq it was read at.
+_UPDATE_COMPLAINT = (
+    update(complaints_table)
+    .where(
+        and_(
+            complaints_table.c.complaint_id == bindparam("b_id"),
+            complaints_table.c.seq == bindparam("b_expected"),
+        )
+    )
+    .values({name: bindparam(name) for name in _COMPLAINT_COLUMNS})
+)
+
 
 @dataclass(frozen=True)
 class ComplaintWrite:
@@ -66,6 +97,16 @@ class ComplaintWrite:
     partition: int
     next_due_at: datetime | None
     complainant: str | None = None
+    #: The clocks as they were read; only clocks that differ are written.
+    clocks_before: Mapping[str, ClockState] = field(default_factory=dict)
+
+    def changed_clocks(self) -> list[ClockState]:
+        """Clocks started, stopped or changed since the complaint was read."""
+        return [
+            clock
+            for name, clock in self.complaint.clocks.items()
+            if self.clocks_before.get(name) != clock
+        ]
 
 
 @dataclass(frozen=True)
@@ -361,7 +402,7 @@ class Store:
 
     def _write_complaints(self, conn: Connection, writes: list[ComplaintWrite]) -> None:
         table = complaints_table
-        inserts = []
+        inserts, updates = [], []
         for w in writes:
             c = w.complaint
             values = {
@@ -383,17 +424,17 @@ class Store:
                 inserts.append(
                     {"complaint_id": c.complaint_id, "complainant": w.complainant, **values}
                 )
-                continue
-            result = conn.execute(
-                update(table)
-                .where(and_(table.c.complaint_id == c.complaint_id, table.c.seq == w.expected_seq))
-                .values(**values)
-            )
-            if result.rowcount != 1:
+            else:
+                updates.append({"b_id": c.complaint_id, "b_expected": w.expected_seq, **values})
+        if updates:
+            # One statement, executed for every row (psycopg pipelines it); the summed
+            # rowcount tells whether each row still had the seq it was read at.
+            result = conn.execute(_UPDATE_COMPLAINT, updates)
+            if result.rowcount != len(updates):
                 raise ConcurrencyError(
-                    "complaint changed since it was read",
-                    complaint_id=c.complaint_id,
-                    expected_seq=w.expected_seq,
+                    f"{len(updates) - result.rowcount} of {len(updates)} complaints changed "
+                    "since they were read",
+                    complaint_id=updates[0]["b_id"] if len(updates) == 1 else None,
                 )
         if inserts:
             conn.execute(insert(table), inserts)
@@ -414,15 +455,23 @@ class Store:
                 "stopped_at": clock.stopped_at,
             }
             for w in writes
-            for clock in w.complaint.clocks.values()
+            for clock in w.changed_clocks()
         ]
+        self._upsert(conn, clocks_table, rows, ("complaint_id", "clock"))
+
+    def _upsert(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
+    ) -> None:
+        """Insert rows, replacing those with the same key (one statement, both dialects)."""
         if not rows:
             return
-        # Replace the clock rows of the written complaints: simple and portable.
-        ids = list({w.complaint.complaint_id for w in writes})
-        for chunk in _chunks(ids, 500):
-            conn.execute(clocks_table.delete().where(clocks_table.c.complaint_id.in_(chunk)))
-        conn.execute(insert(clocks_table), rows)
+        dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        stmt = dialect_insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        )
+        conn.execute(stmt, rows)
 
     def _write_events(self, conn: Connection, events: list[Event]) -> None:
         if not events:
@@ -449,14 +498,10 @@ class Store:
         )
 
     def _write_processed(self, conn: Connection, processed: list[ProcessedCommand]) -> None:
-        if not processed:
-            return
-        table = processed_commands_table
-        ids = [p.command_id for p in processed]
-        # A command rejected earlier may be re-sent and now apply: replace its row.
-        for chunk in _chunks(ids, 500):
-            conn.execute(table.delete().where(table.c.command_id.in_(chunk)))
-        conn.execute(insert(table), [p.__dict__ for p in processed])
+        # A command rejected earlier may be re-sent and now apply: its row is replaced.
+        self._upsert(
+            conn, processed_commands_table, [p.__dict__ for p in processed], ("command_id",)
+        )
 
     def _write_outbox(self, conn: Connection, records: list[OutboxRecord]) -> None:
         if not records:
@@ -479,22 +524,7 @@ class Store:
         )
 
     def _write_progress(self, conn: Connection, progress: list[Progress]) -> None:
-        table = progress_table
-        for p in progress:
-            result = conn.execute(
-                update(table)
-                .where(and_(table.c.topic == p.topic, table.c.partition == p.partition))
-                .values(next_offset=p.next_offset, watermark=p.watermark)
-            )
-            if result.rowcount == 0:
-                conn.execute(
-                    insert(table).values(
-                        topic=p.topic,
-                        partition=p.partition,
-                        next_offset=p.next_offset,
-                        watermark=p.watermark,
-                    )
-                )
+        self._upsert(conn, progress_table, [p.__dict__ for p in progress], ("topic", "partition"))
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
