@@ -192,7 +192,13 @@ class Processor:
 
         self._collect_complaints(work)
         work.write.progress.extend(
-            Progress(topic, p, next_offsets[p], watermarks[p])
+            Progress(
+                topic,
+                p,
+                next_offsets[p],
+                watermarks[p],
+                expected_next_offset=progress[p].next_offset if p in progress else None,
+            )
             for p in partitions
             if p in progress or next_offsets[p] > 0 or watermarks[p] is not None
         )
@@ -336,7 +342,15 @@ class Processor:
             )
             self._sweep_partition(work, partition, watermark, now)
             next_offset = stored.next_offset if stored else 0
-            work.write.progress.append(Progress(topic, partition, next_offset, watermark))
+            work.write.progress.append(
+                Progress(
+                    topic,
+                    partition,
+                    next_offset,
+                    watermark,
+                    expected_next_offset=None if stored is None else stored.next_offset,
+                )
+            )
         self._collect_complaints(work)
         self.store.write(work.write)
         record_batch(BatchReport(transitions=work.transitions, events=work.result.events))

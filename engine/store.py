@@ -143,6 +143,9 @@ class Progress:
     partition: int
     next_offset: int
     watermark: datetime | None
+    #: The ``next_offset`` read before the batch (None: no row yet). Writing requires it
+    #: unchanged, so two instances can never both apply the same records.
+    expected_next_offset: int | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -524,7 +527,51 @@ class Store:
         )
 
     def _write_progress(self, conn: Connection, progress: list[Progress]) -> None:
-        self._upsert(conn, progress_table, [p.__dict__ for p in progress], ("topic", "partition"))
+        table = progress_table
+        new = [p for p in progress if p.expected_next_offset is None]
+        moved = [p for p in progress if p.expected_next_offset is not None]
+        if moved:
+            result = conn.execute(
+                update(table)
+                .where(
+                    and_(
+                        table.c.topic == bindparam("b_topic"),
+                        table.c.partition == bindparam("b_partition"),
+                        table.c.next_offset == bindparam("b_expected"),
+                    )
+                )
+                .values(next_offset=bindparam("b_next"), watermark=bindparam("b_watermark")),
+                [
+                    {
+                        "b_topic": p.topic,
+                        "b_partition": p.partition,
+                        "b_expected": p.expected_next_offset,
+                        "b_next": p.next_offset,
+                        "b_watermark": p.watermark,
+                    }
+                    for p in moved
+                ],
+            )
+            if result.rowcount != len(moved):
+                raise ConcurrencyError(
+                    "partition progress moved since it was read: another instance "
+                    "applied these records",
+                    partitions=sorted(p.partition for p in moved),
+                )
+        if new:
+            # A concurrent first insert of the same partition fails on the primary key.
+            conn.execute(
+                insert(table),
+                [
+                    {
+                        "topic": p.topic,
+                        "partition": p.partition,
+                        "next_offset": p.next_offset,
+                        "watermark": p.watermark,
+                    }
+                    for p in new
+                ],
+            )
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

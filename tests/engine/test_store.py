@@ -186,7 +186,7 @@ def test_processed_commands_and_replacement_of_a_rejection(store: Store) -> None
 def test_progress_upsert_keeps_watermark_instant(store: Store) -> None:
     wm = datetime(2026, 3, 2, 9, 15, tzinfo=WITA)
     store.write(BatchWrite(progress=[Progress("t", 0, 5, wm), Progress("t", 1, 7, None)]))
-    store.write(BatchWrite(progress=[Progress("t", 0, 9, wm + timedelta(hours=1))]))
+    store.write(BatchWrite(progress=[Progress("t", 0, 9, wm + timedelta(hours=1), 5)]))
     got = store.progress("t", [0, 1, 2])
     assert set(got) == {0, 1}
     assert got[0].next_offset == 9
@@ -257,3 +257,21 @@ def test_counts_for_gauges(store: Store) -> None:
     write_new(store, complaint("A-3", state="submitted"))
     assert store.count_by_state_skpd() == {("dispatched", "DINKES"): 2, ("submitted", ""): 1}
     assert store.open_breaches() == {("DINKES", "follow_up"): 1}
+
+
+def test_progress_is_an_optimistic_lock_per_partition(store: Store) -> None:
+    store.write(BatchWrite(progress=[Progress("t", 0, 10, None)]))
+    with pytest.raises(ConcurrencyError):
+        store.write(BatchWrite(progress=[Progress("t", 0, 12, None)]))  # "new" again
+    # Another instance moved the partition from 10 to 20 first; our batch read 10 too.
+    store.write(BatchWrite(progress=[Progress("t", 0, 20, None, 10)]))
+    with pytest.raises(ConcurrencyError) as info:
+        store.write(
+            BatchWrite(
+                progress=[Progress("t", 0, 15, None, 10)],
+                outbox=[OutboxRecord("lapor.dlq", b"k", b"garbage")],
+            )
+        )
+    assert info.value.context["partitions"] == [0]
+    assert store.progress("t", [0])[0].next_offset == 20
+    assert store.outbox_pending_count() == 0  # the dead letter was not written twice

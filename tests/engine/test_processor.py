@@ -1,0 +1,172 @@
+"""The batch processor on SQLite, driven with in-memory records (no broker)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.errors import ConcurrencyError
+from engine.processor import Processor
+from engine.store import Store
+from workflows.policy import Policy
+
+WITA = timezone(timedelta(hours=8))
+TOPIC = "lapor.commands"
+
+
+@dataclass(frozen=True)
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def command(
+    kind: str, cid: str, at: datetime, role: str, payload: dict[str, Any], n: str = ""
+) -> bytes:
+    return json.dumps(
+        {
+            "command_id": f"c-{kind}-{cid}{n}",
+            "type": kind,
+            "complaint_id": cid,
+            "issued_at": at.isoformat(),
+            "actor": {"role": role, "id": "x"},
+            "payload": payload,
+        }
+    ).encode()
+
+
+SUBMIT = {
+    "title": "Jalan rusak",
+    "body": "Berlubang",
+    "category": "infrastruktur",
+    "classification": "pengaduan",
+    "channel": "web",
+    "region": "HSU",
+    "complainant": {"name": "Budi Santoso", "phone": "0812"},
+}
+T0 = datetime(2026, 4, 6, 9, 0, tzinfo=WITA)  # Monday
+
+
+def lifecycle(cid: str, start: int = 0, partition: int = 0) -> list[Rec]:
+    values = [
+        command("submit", cid, T0, "complainant", SUBMIT),
+        command("verify", cid, T0 + timedelta(hours=1), "admin", {}),
+        command("dispatch", cid, T0 + timedelta(hours=2), "admin", {"skpd": "DINKES"}),
+    ]
+    return [Rec(TOPIC, partition, start + i, cid.encode(), v) for i, v in enumerate(values)]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'p.db'}")
+    s.migrate()
+    return s
+
+
+def processor(store: Store, now: datetime = datetime(2026, 4, 6, 12, tzinfo=UTC)) -> Processor:
+    return Processor(store, policy=Policy.default(), clock=lambda: now)
+
+
+def test_outcomes_and_stored_rows(store: Store) -> None:
+    records = lifecycle("HSU-1")
+    records.append(Rec(TOPIC, 0, 3, b"HSU-1", records[1].value))  # the verify, re-sent
+    records.append(Rec(TOPIC, 0, 4, b"HSU-9", command("verify", "HSU-9", T0, "admin", {})))
+    records.append(Rec(TOPIC, 0, 5, b"junk", b"\x00not json"))
+    result = processor(store).process(records)
+    assert result.count("applied") == 3
+    assert result.count("duplicate") == 1
+    assert result.count("rejected") == 1
+    assert result.count("invalid") == 1
+    complaint = store.complaint("HSU-1")
+    assert complaint is not None
+    assert (complaint.state, complaint.skpd, complaint.seq) == ("dispatched", "DINKES", 3)
+    dead = [r for r in store.pending_outbox(100) if r.topic == "lapor.dlq"]
+    assert len(dead) == 1
+    assert dead[0].value == b"\x00not json"
+    assert dict(dead[0].headers) == {
+        "error": b"not_json",
+        "error_detail": dict(dead[0].headers)["error_detail"],
+        "source_topic": TOPIC.encode(),
+        "source_partition": b"0",
+        "source_offset": b"5",
+    }
+    events = [
+        json.loads(r.value or b"") for r in store.pending_outbox(100) if r.topic == "lapor.events"
+    ]
+    assert [e["type"] for e in events] == [
+        "complaint.submitted",
+        "complaint.verified",
+        "complaint.dispatched",
+        "command.rejected",
+    ]
+    assert "Budi" not in json.dumps(events)
+    assert store.progress(TOPIC, [0])[0].next_offset == 6
+
+
+def test_replay_after_a_crash_skips_what_was_stored(store: Store) -> None:
+    records = lifecycle("HSU-1") + lifecycle("HSU-2", start=3)
+    processor(store).process(records[:4])
+    # The process died before committing Kafka offsets: the same records come back.
+    result = processor(store).process(records)
+    assert result.skipped == 4
+    assert result.count("applied") == 2
+    assert result.count("duplicate") == 0
+    assert [e.seq for e in store.history("HSU-1")] == [1, 2, 3]
+
+
+def test_two_instances_on_one_partition_cannot_both_apply(store: Store) -> None:
+    records = lifecycle("HSU-1")
+    first, second = processor(store), processor(store)
+    # The second instance read progress before the first committed (a rebalance race).
+    stale = store.progress(TOPIC, [0])
+    first.process(records)
+    real = store.progress
+    store.progress = lambda topic, parts: stale  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ConcurrencyError):
+            second.process(records)
+    finally:
+        store.progress = real  # type: ignore[method-assign]
+    # On its own retry it sees the stored progress and skips everything.
+    assert second.process(records).skipped == 3
+    assert [e.seq for e in store.history("HSU-1")] == [1, 2, 3]
+
+
+def test_watermark_is_event_time_until_caught_up(store: Store) -> None:
+    proc = processor(store, now=datetime(2026, 5, 1, tzinfo=UTC))
+    proc.process(lifecycle("HSU-1"))
+    # Event time only reached Monday 11:00: nothing is due yet.
+    assert [e.type for e in store.history("HSU-1")][-1] == "complaint.dispatched"
+    # Caught up: the watermark moves to the engine's clock (May 1) and everything fires.
+    result = proc.sweep([0], topic=TOPIC)
+    fired = [(e.type, e.payload.get("clock"), e.payload.get("level")) for e in result.events]
+    assert ("complaint.sla_breached", "follow_up", None) in fired
+    assert ("complaint.escalated", "follow_up", 3) in fired
+    breach = next(e for e in result.events if e.type == "complaint.sla_breached")
+    # Monday 04-06 + 5 working days = Monday 04-13, end of day WITA (not May 1).
+    assert breach.occurred_at == datetime(2026, 4, 13, 23, 59, 59, tzinfo=WITA)
+    assert proc.sweep([0], topic=TOPIC).events == []  # idempotent
+
+
+def test_a_failing_command_is_dead_lettered_not_retried_forever(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.processor as module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(module, "decide", broken)
+    result = processor(store).process(lifecycle("HSU-1")[:1])
+    assert result.count("invalid") == 1
+    (dead,) = store.pending_outbox(10)
+    assert dict(dead.headers)["error"] == b"processing_failed"
+    assert store.progress(TOPIC, [0])[0].next_offset == 1
