@@ -5,12 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit check services services-down bench clean
+.PHONY: install demo test test-unit check check-ops services services-down bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@echo "installing lapor-flow and its dev tools into $(VENV) (log: $(VENV)/install.log)"
+	@( $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e '.[dev]' ) \
+		> $(VENV)/install.log 2>&1 || { tail -30 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -29,11 +30,19 @@ demo: install
 
 ## Every test, with Kafka and PostgreSQL started and stopped around the run.
 test: install
+	@scripts/ensure_prometheus.sh
 	$(PY) scripts/services.py run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 ## Pure unit tests only (no services).
 test-unit: install
+	@scripts/ensure_prometheus.sh
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+## Prometheus config and alert rules, checked with promtool.
+check-ops:
+	@scripts/ensure_prometheus.sh
+	promtool check config ops/prometheus/prometheus.yml
+	promtool test rules ops/prometheus/alerts_test.yml
 
 check: install
 	$(VENV)/bin/ruff format --check .

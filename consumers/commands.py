@@ -9,6 +9,7 @@ and the processor skips them by the partition's stored ``next_offset``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -57,6 +58,10 @@ class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
     def on_partitions_revoked(self, revoked: Any) -> None:
         with self.lock:
             self.owned -= {tp.partition for tp in revoked}
+        for tp in revoked:
+            # The new owner reports this partition's lag; a stale series would mislead.
+            with contextlib.suppress(KeyError):
+                METRICS.consumer_lag.remove(tp.topic, str(tp.partition))
         log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
 
     def on_partitions_assigned(self, assigned: Any) -> None:
@@ -125,6 +130,7 @@ class CommandConsumer:
                 self.poll_once()
                 backoff = 0.5
             except StoreError as exc:
+                METRICS.batch_failures.inc()
                 log.error("database unavailable, retrying in %.1fs: %s", backoff, exc)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -110,6 +110,11 @@ class Metrics:
         self.published = Counter(
             "laporflow_outbox_published", "Outbox records published.", ["topic"], registry=registry
         )
+        self.batch_failures = Counter(
+            "laporflow_batch_failures",
+            "Batches that failed (database or broker unavailable) and will be retried.",
+            registry=registry,
+        )
         self.concurrency_conflicts = Counter(
             "laporflow_concurrency_conflicts",
             "Batches rolled back because another writer changed a complaint first.",
