@@ -164,19 +164,42 @@ class CommandConsumer:
         return result
 
     def _caught_up(self, polled: dict[TopicPartition, list[Any]]) -> set[int]:
-        """Owned partitions with nothing waiting after this poll (watermark may use wall time)."""
-        caught_up = set()
+        """Owned partitions with nothing waiting after this poll (watermark may use wall time).
+
+        The highwater kafka-python caches comes from the last fetch response and can be
+        older than records already in the partition, so a partition that looks caught up
+        is confirmed with a real end-offset request before the wall clock may pass its
+        unread commands (CONTRACT §4). An unknown position or highwater (no fetch
+        answered yet, e.g. while joining the group) is never caught up.
+        """
+        positions: dict[TopicPartition, int] = {}
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             position = self._safe_position(tp)
-            if highwater is not None and position is not None:
-                METRICS.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                    max(highwater - position, 0)
-                )
-                if position >= highwater:
-                    caught_up.add(tp.partition)
-            # An unknown highwater (no fetch answered yet, e.g. while joining the group)
-            # is never "caught up": the wall clock must not overtake unread commands.
+            if highwater is None or position is None:
+                continue
+            METRICS.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                max(highwater - position, 0)
+            )
+            if position >= highwater:
+                positions[tp] = position
+        if not positions:
+            return set()
+        try:
+            ends = self._consumer.end_offsets(list(positions))
+        except KafkaError as exc:
+            log.warning("cannot confirm end offsets, not advancing to wall time: %s", exc)
+            return set()
+        caught_up = set()
+        for tp, position in positions.items():
+            end = ends.get(tp)
+            if end is None:
+                continue
+            METRICS.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                max(end - position, 0)
+            )
+            if position >= end:
+                caught_up.add(tp.partition)
         return caught_up
 
     def _safe_position(self, tp: TopicPartition) -> int | None:

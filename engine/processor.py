@@ -303,7 +303,7 @@ class Processor:
                 OutboxRecord(
                     topic=self.topics.events,
                     key=event.complaint_id.encode(),
-                    value=event.model_dump_json().encode(),
+                    value=None,  # published from the stored event body
                     event_id=event.event_id,
                 )
             )

@@ -111,7 +111,11 @@ class ComplaintWrite:
 
 @dataclass(frozen=True)
 class OutboxRecord:
-    """A record to publish: an event on ``lapor.events`` or a dead letter."""
+    """A record to publish: an event on ``lapor.events`` or a dead letter.
+
+    For an event, ``value`` may be ``None``: the relay then publishes the event's stored
+    body (``events.body``), so the JSON is written once, not twice.
+    """
 
     topic: str
     key: bytes | None
@@ -349,14 +353,19 @@ class Store:
         """The oldest unpublished outbox records, in write order (per-complaint order)."""
         table = outbox_table
         with self._connect("reading outbox") as conn:
+            # An event's outbox row carries no copy of it: its bytes are the stored body.
             rows = conn.execute(
-                select(table).where(table.c.published.is_(False)).order_by(table.c.id).limit(limit)
+                select(table, events_table.c.body)
+                .outerjoin(events_table, events_table.c.event_id == table.c.event_id)
+                .where(table.c.published.is_(False))
+                .order_by(table.c.id)
+                .limit(limit)
             )
             return [
                 OutboxRecord(
                     topic=row.topic,
                     key=row.key,
-                    value=row.value,
+                    value=row.body.encode() if row.value is None and row.body else row.value,
                     headers=tuple(
                         (name, value.encode("latin-1"))
                         for name, value in json.loads(row.headers or "[]")

@@ -275,3 +275,20 @@ def test_progress_is_an_optimistic_lock_per_partition(store: Store) -> None:
     assert info.value.context["partitions"] == [0]
     assert store.progress("t", [0])[0].next_offset == 20
     assert store.outbox_pending_count() == 0  # the dead letter was not written twice
+
+
+def test_an_event_outbox_row_publishes_the_stored_body(store: Store) -> None:
+    c = complaint("HSU-2026-000077")
+    stored = event(c.complaint_id, 1)
+    store.write(
+        BatchWrite(
+            complaints=[ComplaintWrite(c, None, 0, None)],
+            events=[stored],
+            outbox=[
+                OutboxRecord("lapor.events", b"HSU-2026-000077", None, event_id=stored.event_id)
+            ],
+        )
+    )
+    (pending,) = store.pending_outbox(10)
+    assert pending.value == stored.model_dump_json().encode()
+    assert Event.model_validate_json(pending.value or b"") == stored
