@@ -20,7 +20,6 @@ import os
 import platform
 import resource
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -90,13 +89,12 @@ def bench_e2e(bootstrap: str, database_url: str, complaints: int, label: str) ->
     producer.close()
 
     runtime = EngineRuntime(settings, clock=lambda: as_of, serve_http=False)
-    relay_stop = threading.Event()
-    relay = threading.Thread(target=runtime.relay.run, args=(relay_stop,), daemon=True)
     consumer = runtime.consumer
     # Join the group and fetch before the clock starts: group join is not throughput.
     while not consumer.owned_partitions:
         consumer.poll_once()
-    relay.start()
+    # As `laporflow run` does: relay process and gauge refresher running alongside.
+    runtime.start_background()
     started = time.perf_counter()
     while consumer.stats.records < len(records):
         consumer.poll_once()
@@ -107,8 +105,6 @@ def bench_e2e(bootstrap: str, database_url: str, complaints: int, label: str) ->
     while runtime.store.outbox_pending_count() > 0:
         time.sleep(0.05)
     published_s = time.perf_counter() - started
-    relay_stop.set()
-    relay.join()
     outcomes = dict(consumer.stats.outcomes)
     runtime.shutdown()
     applied = outcomes.get("applied", 0)

@@ -2,4 +2,6 @@
 
 from laporflow.cli import main
 
-main()
+# Guarded: the relay's spawned child process re-imports the main module.
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,9 @@
 """Wiring: the engine process (``laporflow run``) built from settings.
 
-Threads: the consumer loop (caller's thread), the outbox relay, the gauge refresher
-and the HTTP server. One engine instance owns the partitions the group gives it; run
-more instances with the same group id to share the load.
+The consumer loop runs in the caller's thread; the gauge refresher and the HTTP server
+in threads; the outbox relay in a child process (or a thread with
+``relay_process=False``). One engine instance owns the partitions the group gives it;
+run more instances with the same group id to share the load.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from engine.store import Store
 from producers.http_api import HttpApi
 from producers.kafka_io import ensure_topics, make_producer
 from producers.relay import OutboxRelay
+from producers.relay_process import RelayProcess
 from workflows.policy import Policy
 
 __all__ = ["EngineRuntime", "refresh_gauges", "wall_clock"]
@@ -60,8 +62,10 @@ class EngineRuntime:
         consumer_config: dict[str, Any] | None = None,
         serve_http: bool = True,
         gauge_interval_s: float = 5.0,
+        relay_process: bool = True,
     ) -> None:
         self.settings = settings
+        self.relay_process: RelayProcess | None = RelayProcess(settings) if relay_process else None
         self.policy = policy or load_policy(settings.policy)
         self.clock = clock
         self.gauge_interval_s = gauge_interval_s
@@ -93,13 +97,31 @@ class EngineRuntime:
         return bool(self.relay.producer.bootstrap_connected())
 
     def start_background(self) -> None:
-        """Start the relay, the gauge refresher and the HTTP server."""
+        """Start the relay (its own process, or a thread), the gauge refresher and HTTP."""
         if self.http is not None:
             self.http.start()
-        for name, target in (("relay", self._run_relay), ("gauges", self._run_gauges)):
+        targets = [("gauges", self._run_gauges)]
+        if self.relay_process is not None:
+            self.relay_process.start()
+        else:
+            targets.append(("relay", self._run_relay))
+        for name, target in targets:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _supervise_relay(self) -> None:
+        """Count what the relay process published; restart it if it died."""
+        if self.relay_process is None:
+            return
+        self.relay_process.report_metrics()
+        if not self.relay_process.alive and not self.stop_event.is_set():
+            log.error(
+                "outbox relay process exited (code %s); starting a new one",
+                self.relay_process.process.exitcode,
+            )
+            self.relay_process = RelayProcess(self.settings)
+            self.relay_process.start()
 
     def _run_relay(self) -> None:
         self.relay.run(self.stop_event)
@@ -107,6 +129,7 @@ class EngineRuntime:
     def _run_gauges(self) -> None:
         while not self.stop_event.is_set():
             try:
+                self._supervise_relay()
                 refresh_gauges(self.store, self.clock())
             except Exception:
                 log.exception("refreshing gauges failed")
@@ -129,6 +152,8 @@ class EngineRuntime:
         self.stop_event.set()
         for thread in self._threads:
             thread.join(timeout=30)
+        if self.relay_process is not None and self.relay_process.process.pid is not None:
+            self.relay_process.stop()
         self.relay.drain_quietly()
         try:
             refresh_gauges(self.store, self.clock())

@@ -9,7 +9,8 @@ by one idempotent producer, keyed by complaint id.
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
+from typing import Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -18,13 +19,29 @@ from engine.errors import BrokerError, StoreError
 from engine.metrics import METRICS
 from engine.store import Store
 
-__all__ = ["OutboxRelay"]
+__all__ = ["OutboxRelay", "StopSignal"]
 
 log = logging.getLogger(__name__)
 
 
+class StopSignal(Protocol):
+    """A ``threading.Event`` or a ``multiprocessing`` event: the relay runs in either."""
+
+    def is_set(self) -> bool:
+        """True once the relay should stop."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until set or ``timeout``."""
+        ...
+
+
+def _count_published(topic: str, n: int) -> None:
+    METRICS.published.labels(topic=topic).inc(n)
+
+
 class OutboxRelay:
-    """Moves outbox rows to Kafka."""
+    """Moves outbox rows to Kafka; ``on_published(topic, n)`` counts what went out."""
 
     def __init__(
         self,
@@ -33,8 +50,10 @@ class OutboxRelay:
         *,
         batch_size: int = 1000,
         flush_timeout_s: float = 30.0,
+        on_published: Callable[[str, int], None] = _count_published,
     ) -> None:
         self.store = store
+        self.on_published = on_published
         self.flush_timeout_s = flush_timeout_s
         self.producer = producer
         self.batch_size = batch_size
@@ -57,8 +76,11 @@ class OutboxRelay:
         except KafkaError as exc:
             raise BrokerError(f"publishing the outbox failed: {exc}") from exc
         self.store.mark_published([r.id for r in records if r.id is not None])
+        per_topic: dict[str, int] = {}
         for r in records:
-            METRICS.published.labels(topic=r.topic).inc()
+            per_topic[r.topic] = per_topic.get(r.topic, 0) + 1
+        for topic, n in per_topic.items():
+            self.on_published(topic, n)
         self.published += len(records)
         return len(records)
 
@@ -69,7 +91,7 @@ class OutboxRelay:
             total += n
         return total
 
-    def run(self, stop: threading.Event, *, idle_wait_s: float = 0.1) -> None:
+    def run(self, stop: StopSignal, *, idle_wait_s: float = 0.1) -> None:
         """Publish until ``stop`` is set; back off on broker or database errors."""
         backoff = 0.5
         while not stop.is_set():
