@@ -112,6 +112,10 @@ class CommandConsumer:
         self._consumer.subscribe([topic], listener=self._ownership)
         self._last_sweep = 0.0
 
+    def connected(self) -> bool:
+        """True when the consumer's connection to the cluster is up (for ``/readyz``)."""
+        return bool(self._consumer.bootstrap_connected())
+
     @property
     def owned_partitions(self) -> set[int]:
         """Partitions of ``lapor.commands`` this instance owns now."""

@@ -393,6 +393,7 @@ class Processor:
                     next_due_at=next_due(complaint, self.registry, self.policy),
                     complainant=work.complainant.get(complaint_id),
                     clocks_before={} if before is None else before.clocks,
+                    skpd_before=None if before is None else before.skpd,
                 )
             )
 

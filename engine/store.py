@@ -97,11 +97,14 @@ class ComplaintWrite:
     partition: int
     next_due_at: datetime | None
     complainant: str | None = None
-    #: The clocks as they were read; only clocks that differ are written.
+    #: The clocks and SKPD as they were read; only clock rows that differ are written.
     clocks_before: Mapping[str, ClockState] = field(default_factory=dict)
+    skpd_before: str | None = None
 
     def changed_clocks(self) -> list[ClockState]:
-        """Clocks started, stopped or changed since the complaint was read."""
+        """Clock rows to write: all when the SKPD changed (each row names it), else changed ones."""
+        if self.complaint.skpd != self.skpd_before:
+            return list(self.complaint.clocks.values())
         return [
             clock
             for name, clock in self.complaint.clocks.items()

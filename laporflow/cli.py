@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine.errors import LaporFlowError
@@ -21,6 +22,7 @@ from engine.report import build_report
 from engine.settings import Settings
 from engine.status import complaint_status
 from engine.store import Store
+from laporflow.tables import kpi_table
 
 app = typer.Typer(
     name="laporflow",
@@ -119,7 +121,8 @@ def status(
     found = complaint_status(store, complaint_id, load_policy(settings.policy))
     if found is None:
         err_console.print(
-            f"[red]No complaint {complaint_id!r}[/] in {settings.as_dict()['database_url']}"
+            f"[red]No complaint {escape(repr(complaint_id))}[/] in "
+            f"{escape(settings.as_dict()['database_url'])}"
         )
         raise typer.Exit(1)
     if as_json:
@@ -129,8 +132,9 @@ def status(
 
 
 def _print_status(found: dict[str, Any]) -> None:
+    # Complaint data is user text: escape it so "[...]" is shown, never parsed as markup.
     console.print(
-        f"[bold]{found['complaint_id']}[/]  state [bold]{found['state']}[/]  "
+        f"[bold]{escape(found['complaint_id'])}[/]  state [bold]{found['state']}[/]  "
         f"SKPD {found['skpd'] or '-'}  seq {found['seq']}  "
         f"escalation level {found['escalation_level']}  next timer {found['next_due_at'] or '-'}"
     )
@@ -152,10 +156,11 @@ def _print_status(found: dict[str, Any]) -> None:
     console.print("[bold]Timeline[/]")
     for item in found["history"]:
         detail = {k: v for k, v in item["payload"].items() if k not in ("clocks_stopped",)}
-        console.print(
+        line = (
             f"  {item['occurred_at']}  #{item['seq'] if item['seq'] is not None else '-':<3} "
             f"{item['type']:<26} {item['actor']:<28} {json.dumps(detail, ensure_ascii=False)[:100]}"
         )
+        console.print(line, markup=False, highlight=False)
 
 
 @app.command()
@@ -180,31 +185,7 @@ def report(
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
         return
-    table = Table(title="Per-SKPD KPIs")
-    for col in (
-        "SKPD",
-        "received",
-        "followed up",
-        "rate",
-        "median HK",
-        "p90 HK",
-        "open breaches",
-        "escalations",
-        "settled",
-    ):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r.skpd,
-            str(r.received),
-            str(r.followed_up),
-            "-" if r.follow_up_rate is None else f"{r.follow_up_rate:.0%}",
-            str(r.median_follow_up_working_days or "-"),
-            str(r.p90_follow_up_working_days or "-"),
-            str(r.open_breaches),
-            str(r.escalations),
-            str(r.settled),
-        )
+    table = kpi_table(rows, "Per-SKPD KPIs (event time, working days)")
     console.print(table)
 
 
@@ -224,5 +205,5 @@ def main() -> None:
     try:
         app()
     except LaporFlowError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(2)

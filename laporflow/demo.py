@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from engine.errors import BrokerError
 from engine.report import SkpdRow, build_report
 from engine.settings import Settings
 from laporflow.demo_data import describe, expected_kinds, generate
 from laporflow.runtime import EngineRuntime
+from laporflow.tables import kpi_table
 from producers.kafka_io import ensure_topics, make_producer
 
 __all__ = ["DemoResult", "run_demo"]
@@ -146,35 +146,7 @@ def _bar(console: Console) -> Progress:
 
 
 def _print_summary(result: DemoResult, console: Console) -> None:
-    table = Table(title="Per-SKPD KPIs (event time, working days)")
-    for col in (
-        "SKPD",
-        "received",
-        "followed up",
-        "rate",
-        "median HK",
-        "p90 HK",
-        "open breaches",
-        "escalations",
-        "settled",
-    ):
-        table.add_column(col, justify="left" if col == "SKPD" else "right")
-    for row in result.rows:
-        table.add_row(
-            row.skpd,
-            str(row.received),
-            str(row.followed_up),
-            "-" if row.follow_up_rate is None else f"{row.follow_up_rate:.0%}",
-            "-"
-            if row.median_follow_up_working_days is None
-            else f"{row.median_follow_up_working_days:g}",
-            "-"
-            if row.p90_follow_up_working_days is None
-            else f"{row.p90_follow_up_working_days:g}",
-            str(row.open_breaches),
-            str(row.escalations),
-            str(row.settled),
-        )
+    table = kpi_table(result.rows, "Per-SKPD KPIs (event time, working days)")
     console.print(table)
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(result.outcomes.items()))
     console.print(f"Outcomes: {outcomes} ({result.records} records in {result.seconds:.1f} s)")

@@ -87,14 +87,18 @@ class EngineRuntime:
         if serve_http:
             self.http = HttpApi(
                 REGISTRY,
-                {"database": self.store.ping, "kafka": self._kafka_ready},
+                {
+                    "database": self.store.ping,
+                    "kafka": self.consumer.connected,
+                    "relay": self._relay_alive,
+                },
                 port=settings.metrics_port,
             )
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def _kafka_ready(self) -> bool:
-        return bool(self.relay.producer.bootstrap_connected())
+    def _relay_alive(self) -> bool:
+        return self.relay_process is None or self.relay_process.alive
 
     def start_background(self) -> None:
         """Start the relay (its own process, or a thread), the gauge refresher and HTTP."""

@@ -1,0 +1,48 @@
+"""Terminal tables shared by ``laporflow report`` and ``laporflow demo``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.table import Table
+
+from engine.report import SkpdRow
+
+__all__ = ["kpi_table"]
+
+_COLUMNS = (
+    "SKPD",
+    "received",
+    "followed up",
+    "rate",
+    "median HK",
+    "p90 HK",
+    "open breaches",
+    "escalations",
+    "settled",
+)
+
+
+def _days(value: float | None) -> str:
+    # 0 working days (answered the same day) is a result, not "no data".
+    return "-" if value is None else f"{value:g}"
+
+
+def kpi_table(rows: Iterable[SkpdRow], title: str) -> Table:
+    """The per-SKPD KPI table (HK = hari kerja, working days)."""
+    table = Table(title=title)
+    for col in _COLUMNS:
+        table.add_column(col, justify="left" if col == "SKPD" else "right")
+    for row in rows:
+        table.add_row(
+            row.skpd,
+            str(row.received),
+            str(row.followed_up),
+            "-" if row.follow_up_rate is None else f"{row.follow_up_rate:.0%}",
+            _days(row.median_follow_up_working_days),
+            _days(row.p90_follow_up_working_days),
+            str(row.open_breaches),
+            str(row.escalations),
+            str(row.settled),
+        )
+    return table
