@@ -138,9 +138,14 @@ class Processor:
         ``caught_up`` names partitions with nothing more waiting: their watermark may
         advance to the wall clock. Retries on a concurrency conflict with fresh state.
         """
+        topic = records[0].topic if records else self.topics.commands
+        return self._retrying(records, set(caught_up), topic)
+
+    def _retrying(self, records: Sequence[Record], caught_up: set[int], topic: str) -> BatchResult:
+        """Run one batch; on a seq conflict, again from freshly read state."""
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                return self._process_once(records, set(caught_up))
+                return self._process_once(records, caught_up, topic)
             except ConcurrencyError as exc:
                 METRICS.concurrency_conflicts.inc()
                 log.warning("batch conflict (attempt %d): %s", attempt, exc)
@@ -148,10 +153,11 @@ class Processor:
                     raise
         raise AssertionError("unreachable")
 
-    def _process_once(self, records: Sequence[Record], caught_up: set[int]) -> BatchResult:
+    def _process_once(
+        self, records: Sequence[Record], caught_up: set[int], topic: str
+    ) -> BatchResult:
         now = self.clock()
         partitions = {r.partition for r in records} | caught_up
-        topic = records[0].topic if records else self.topics.commands
         progress = self.store.progress(topic, partitions)
         watermarks = {p: progress[p].watermark if p in progress else None for p in partitions}
         next_offsets = {p: progress[p].next_offset if p in progress else 0 for p in partitions}
@@ -313,48 +319,14 @@ class Processor:
     # --- timers -------------------------------------------------------------------
 
     def sweep(self, partitions: Iterable[int], *, topic: str | None = None) -> BatchResult:
-        """Advance caught-up ``partitions`` to the wall clock and fire what fell due."""
-        parts = list(partitions)
+        """Advance caught-up ``partitions`` to the wall clock and fire what fell due.
+
+        The same transaction as a batch, with no records: timers and progress only.
+        """
+        parts = set(partitions)
         if not parts:
             return BatchResult()
-        return self.process_idle(parts, topic=topic or self.topics.commands)
-
-    def process_idle(self, partitions: list[int], *, topic: str) -> BatchResult:
-        """A batch with no records: only the caught-up partitions' timers."""
-        for attempt in range(1, _CONFLICT_RETRIES + 1):
-            try:
-                return self._idle_once(partitions, topic)
-            except ConcurrencyError as exc:
-                METRICS.concurrency_conflicts.inc()
-                log.warning("sweep conflict (attempt %d): %s", attempt, exc)
-                if attempt == _CONFLICT_RETRIES:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _idle_once(self, partitions: list[int], topic: str) -> BatchResult:
-        now = self.clock()
-        progress = self.store.progress(topic, partitions)
-        work = _Work(loaded={}, applied_ids=set())
-        for partition in partitions:
-            stored = progress.get(partition)
-            watermark = (
-                now if stored is None or stored.watermark is None else max(stored.watermark, now)
-            )
-            self._sweep_partition(work, partition, watermark, now)
-            next_offset = stored.next_offset if stored else 0
-            work.write.progress.append(
-                Progress(
-                    topic,
-                    partition,
-                    next_offset,
-                    watermark,
-                    expected_next_offset=None if stored is None else stored.next_offset,
-                )
-            )
-        self._collect_complaints(work)
-        self.store.write(work.write)
-        record_batch(BatchReport(transitions=work.transitions, events=work.result.events))
-        return work.result
+        return self._retrying([], parts, topic or self.topics.commands)
 
     def _sweep_partition(
         self, work: _Work, partition: int, watermark: datetime, now: datetime
