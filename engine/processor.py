@@ -36,7 +36,7 @@ from engine.store import (
     Store,
 )
 from engine.topics import Topics
-from workflows.apply import Outcome, decide, fire_due, next_due
+from workflows.apply import Outcome, clock_next_due, decide, fire_due
 from workflows.model import Command, ComplaintState, Event
 from workflows.payloads import SubmitPayload
 from workflows.policy import Policy
@@ -357,12 +357,14 @@ class Processor:
             before = work.loaded.get(complaint_id)
             if before is not None and before.seq == complaint.seq:
                 continue  # nothing changed (e.g. an idempotent resubmit)
+            clock_due = clock_next_due(complaint, self.registry, self.policy)
             work.write.complaints.append(
                 ComplaintWrite(
                     complaint=complaint,
                     expected_seq=None if before is None else before.seq,
                     partition=work.partition_of[complaint_id],
-                    next_due_at=next_due(complaint, self.registry, self.policy),
+                    next_due_at=min((d for d in clock_due.values() if d), default=None),
+                    clock_due=clock_due,
                     complainant=work.complainant.get(complaint_id),
                     clocks_before={} if before is None else before.clocks,
                     skpd_before=None if before is None else before.skpd,

@@ -121,6 +121,10 @@ clocks_table = Table(
     Column("skpd", String(64)),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("deadline", UTCDateTime(), nullable=False),
+    Column("warning_at", UTCDateTime()),
+    # The next instant this clock fires: its warning, breach, next escalation level or
+    # auto-close; NULL when stopped, paused or fully escalated.
+    Column("next_fire_at", UTCDateTime()),
     Column("paused_at", UTCDateTime()),
     Column("breached_at", UTCDateTime()),
     Column("escalation_level", Integer, nullable=False),

@@ -97,6 +97,8 @@ class ComplaintWrite:
     partition: int
     next_due_at: datetime | None
     complainant: str | None = None
+    #: Each clock's next firing instant (warning, breach, escalation, auto-close).
+    clock_due: Mapping[str, datetime | None] = field(default_factory=dict)
     #: The clocks and SKPD as they were read; only clock rows that differ are written.
     clocks_before: Mapping[str, ClockState] = field(default_factory=dict)
     skpd_before: str | None = None
@@ -464,6 +466,8 @@ class Store:
                 "skpd": w.complaint.skpd,
                 "started_at": clock.started_at,
                 "deadline": clock.deadline,
+                "warning_at": clock.warning_at,
+                "next_fire_at": w.clock_due.get(clock.name),
                 "paused_at": clock.paused_at,
                 "breached_at": clock.breached_at,
                 "escalation_level": clock.escalation_level,

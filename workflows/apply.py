@@ -42,6 +42,7 @@ __all__ = [
     "AUTO_CLOSE_ACTOR",
     "SLA_ACTOR",
     "Outcome",
+    "clock_next_due",
     "decide",
     "event_id_for",
     "fire_due",
@@ -128,17 +129,23 @@ def fire_due(
     )
 
 
+def clock_next_due(
+    complaint: ComplaintState, registry: WorkflowRegistry, policy: Policy
+) -> dict[str, datetime | None]:
+    """For each clock, the next instant it fires (warning, breach, escalation, auto-close)."""
+    definition = registry.get(complaint.workflow, complaint.workflow_version)
+    return {
+        name: _clock_next_due(clock, complaint, definition, policy)
+        for name, clock in complaint.clocks.items()
+    }
+
+
 def next_due(
     complaint: ComplaintState, registry: WorkflowRegistry, policy: Policy
 ) -> datetime | None:
     """The next instant any timer of ``complaint`` will fire, or ``None``."""
-    definition = registry.get(complaint.workflow, complaint.workflow_version)
-    instants = [
-        due
-        for clock in complaint.clocks.values()
-        if (due := _clock_next_due(clock, complaint, definition, policy)) is not None
-    ]
-    return min(instants, default=None)
+    instants = clock_next_due(complaint, registry, policy).values()
+    return min((i for i in instants if i is not None), default=None)
 
 
 # --- applying a command ---------------------------------------------------------------

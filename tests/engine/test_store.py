@@ -24,15 +24,20 @@ WITA = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, 9, 15, tzinfo=WITA)
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration])],
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration])]
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no schema yet, on each backend."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("pg_database_url")
-    s = Store(url)
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_database_url"))
+
+
+@pytest.fixture
+def store(empty_url: str) -> Iterator[Store]:
+    s = Store(empty_url)
     s.migrate()
     yield s
     s.close()
@@ -292,3 +297,65 @@ def test_an_event_outbox_row_publishes_the_stored_body(store: Store) -> None:
     (pending,) = store.pending_outbox(10)
     assert pending.value == stored.model_dump_json().encode()
     assert Event.model_validate_json(pending.value or b"") == stored
+
+
+def test_upgrade_from_the_first_revision_keeps_rows(empty_url: str) -> None:
+    from importlib.resources import files
+
+    from alembic import command as alembic_command
+    from alembic.config import Config
+    from sqlalchemy import inspect, text
+
+    old = Store(empty_url)
+    config = Config()
+    config.set_main_option("script_location", str(files("engine") / "migrations"))
+    with old.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic_command.upgrade(config, "0001")
+    with old.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sla_clocks (complaint_id, clock, region, started_at, deadline,"
+                " escalation_level) VALUES ('HSU-1', 'verification', 'HSU',"
+                " '2026-03-02 01:15:00+00:00', '2026-03-05 15:59:59+00:00', 0)"
+            )
+        )
+    assert "warning_at" not in {c["name"] for c in inspect(old.engine).get_columns("sla_clocks")}
+    old.migrate()  # what `laporflow run` does on start
+    columns = {c["name"] for c in inspect(old.engine).get_columns("sla_clocks")}
+    assert {"warning_at", "next_fire_at"} <= columns
+    with old.engine.connect() as conn:
+        assert conn.execute(text("SELECT complaint_id FROM sla_clocks")).scalars().all() == [
+            "HSU-1"
+        ]
+    old.close()
+
+
+def test_clock_rows_carry_their_instants(store: Store) -> None:
+    clock = ClockState(
+        name="follow_up",
+        started_at=T0,
+        limit=5,
+        deadline=datetime(2026, 3, 9, 23, 59, 59, tzinfo=WITA),
+        warning_at=datetime(2026, 3, 8, 11, 35, 59, tzinfo=WITA),
+    )
+    c = complaint(state="dispatched", skpd="DINKES", clocks={"follow_up": clock})
+    store.write(
+        BatchWrite(
+            complaints=[
+                ComplaintWrite(
+                    c, None, 0, clock.warning_at, clock_due={"follow_up": clock.warning_at}
+                )
+            ]
+        )
+    )
+    from sqlalchemy import select
+
+    from engine.schema import clocks_table
+
+    with store.engine.connect() as conn:
+        row = conn.execute(select(clocks_table)).one()
+    assert row.warning_at == clock.warning_at
+    assert row.next_fire_at == clock.warning_at
+    assert row.deadline == clock.deadline
+    assert row.skpd == "DINKES"
