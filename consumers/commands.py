@@ -37,7 +37,6 @@ class ConsumerStats:
     records: int = 0
     batches: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
-    last_batch_at: float = 0.0
 
     def add(self, result: BatchResult, records: int) -> None:
         """Fold one batch into the totals."""
@@ -45,7 +44,6 @@ class ConsumerStats:
         self.batches += 1
         for (_, outcome), n in result.outcomes.items():
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
-        self.last_batch_at = time.monotonic()
 
 
 class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]

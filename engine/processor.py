@@ -87,7 +87,6 @@ class BatchResult:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
     events: list[Event] = field(default_factory=list)
     skipped: int = 0
-    fired: int = 0
 
     def count(self, outcome: str) -> int:
         """How many records ended with ``outcome``."""
@@ -313,8 +312,6 @@ class Processor:
                     event_id=event.event_id,
                 )
             )
-            if event.seq is not None and event.actor.role == "system":
-                work.result.fired += 1
 
     # --- timers -------------------------------------------------------------------
 

@@ -27,8 +27,6 @@ class Settings(BaseSettings):
     group_id: str = "laporflow-engine"
     #: Records per poll; one poll is one database transaction.
     max_poll_records: int = Field(default=1000, ge=1, le=10_000)
-    lapor_url: str | None = None
-    lapor_token: SecretStr | None = None
 
     @property
     def topics(self) -> Topics:
@@ -40,5 +38,4 @@ class Settings(BaseSettings):
         data = self.model_dump()
         url = self.database_url.get_secret_value()
         data["database_url"] = redact_url(url)
-        data["lapor_token"] = "***" if self.lapor_token else None
         return data

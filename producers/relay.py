@@ -57,7 +57,6 @@ class OutboxRelay:
         self.flush_timeout_s = flush_timeout_s
         self.producer = producer
         self.batch_size = batch_size
-        self.published = 0
 
     def publish_pending(self) -> int:
         """Publish one page of pending records; return how many were published."""
@@ -81,7 +80,6 @@ class OutboxRelay:
             per_topic[r.topic] = per_topic.get(r.topic, 0) + 1
         for topic, n in per_topic.items():
             self.on_published(topic, n)
-        self.published += len(records)
         return len(records)
 
     def drain(self) -> int:
