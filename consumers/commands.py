@@ -222,6 +222,11 @@ class CommandConsumer:
         except CommitFailedError as exc:
             # A rebalance took the partition; its new owner skips what we stored.
             log.warning("offset commit failed after rebalance: %s", exc)
+        except KafkaError as exc:
+            # The batch is stored with its offsets; re-reading it later is skipped, so a
+            # lost commit costs a re-read, never a double apply. Keep going.
+            METRICS.batch_failures.inc()
+            log.warning("offset commit failed (broker unavailable?): %s", exc)
 
     def close(self) -> None:
         """Leave the group and close the connection."""
