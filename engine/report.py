@@ -87,7 +87,7 @@ def build_report(
     answered: dict[tuple[str, str], datetime] = {}
     escalations: defaultdict[str, int] = defaultdict(int)
     settled: defaultdict[str, int] = defaultdict(int)
-    with store.engine.connect() as conn:
+    with store.connect("building the report") as conn:
         for complaint_id, kind, occurred_at, skpd, reg in conn.execute(query):
             skpd = skpd or ""
             key = (complaint_id, skpd)

@@ -227,7 +227,8 @@ class Store:
             return False
 
     @contextmanager
-    def _connect(self, what: str) -> Iterator[Connection]:
+    def connect(self, what: str) -> Iterator[Connection]:
+        """A read connection; database errors surface as :class:`StoreError` naming ``what``."""
         try:
             with self.engine.connect() as conn:
                 yield conn
@@ -240,7 +241,7 @@ class Store:
         """The stored state of each known complaint among ``complaint_ids``."""
         ids = list(set(complaint_ids))
         found: dict[str, ComplaintState] = {}
-        with self._connect("loading complaints") as conn:
+        with self.connect("loading complaints") as conn:
             for chunk in _chunks(ids, 500):
                 rows = conn.execute(
                     select(complaints_table.c.data).where(
@@ -261,7 +262,7 @@ class Store:
         ids = list(set(command_ids))
         outcomes: dict[str, str] = {}
         table = processed_commands_table
-        with self._connect("loading processed commands") as conn:
+        with self.connect("loading processed commands") as conn:
             for chunk in _chunks(ids, 500):
                 rows = conn.execute(
                     select(table.c.command_id, table.c.outcome).where(table.c.command_id.in_(chunk))
@@ -273,7 +274,7 @@ class Store:
         """Stored progress of the given partitions of ``topic``."""
         parts = list(partitions)
         table = progress_table
-        with self._connect("loading partition progress") as conn:
+        with self.connect("loading partition progress") as conn:
             rows = conn.execute(
                 select(table).where(and_(table.c.topic == topic, table.c.partition.in_(parts)))
             )
@@ -285,7 +286,7 @@ class Store:
     def due(self, partition: int, until: datetime, limit: int) -> list[ComplaintState]:
         """Complaints of ``partition`` with a timer due before ``until``, earliest first."""
         table = complaints_table
-        with self._connect("loading due timers") as conn:
+        with self.connect("loading due timers") as conn:
             rows = conn.execute(
                 select(table.c.data)
                 .where(
@@ -303,7 +304,7 @@ class Store:
     def history(self, complaint_id: str) -> list[Event]:
         """Every event of a complaint in seq order (rejections last, by time)."""
         table = events_table
-        with self._connect("loading history") as conn:
+        with self.connect("loading history") as conn:
             rows = conn.execute(
                 select(table.c.body)
                 .where(table.c.complaint_id == complaint_id)
@@ -314,7 +315,7 @@ class Store:
     def count_by_state_skpd(self) -> dict[tuple[str, str], int]:
         """Complaints now in each (state, skpd); skpd ``""`` before dispatch."""
         table = complaints_table
-        with self._connect("counting complaints") as conn:
+        with self.connect("counting complaints") as conn:
             rows = conn.execute(
                 select(table.c.state, table.c.skpd, func.count()).group_by(
                     table.c.state, table.c.skpd
@@ -325,7 +326,7 @@ class Store:
     def open_breaches(self) -> dict[tuple[str, str], int]:
         """Clocks now breached and still running, per (skpd, clock)."""
         table = clocks_table
-        with self._connect("counting breaches") as conn:
+        with self.connect("counting breaches") as conn:
             rows = conn.execute(
                 select(table.c.skpd, table.c.clock, func.count())
                 .where(and_(table.c.stopped_at.is_(None), table.c.breached_at.is_not(None)))
@@ -336,7 +337,7 @@ class Store:
     def timer_backlog(self, until: datetime) -> int:
         """How many complaints have a timer due before ``until`` (all partitions)."""
         table = complaints_table
-        with self._connect("counting due timers") as conn:
+        with self.connect("counting due timers") as conn:
             return int(
                 conn.execute(
                     select(func.count()).where(
@@ -347,7 +348,7 @@ class Store:
 
     def outbox_pending_count(self) -> int:
         """Records stored but not yet published."""
-        with self._connect("counting outbox") as conn:
+        with self.connect("counting outbox") as conn:
             return int(
                 conn.execute(
                     select(func.count()).where(outbox_table.c.published.is_(False))
@@ -357,7 +358,7 @@ class Store:
     def pending_outbox(self, limit: int) -> list[OutboxRecord]:
         """The oldest unpublished outbox records, in write order (per-complaint order)."""
         table = outbox_table
-        with self._connect("reading outbox") as conn:
+        with self.connect("reading outbox") as conn:
             # An event's outbox row carries no copy of it: its bytes are the stored body.
             rows = conn.execute(
                 select(table, events_table.c.body)

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from engine.errors import BrokerError
 from engine.report import SkpdRow, build_report
 from engine.settings import Settings
-from laporflow.demo_data import describe, expected_kinds, generate
+from laporflow.demo_data import DemoRecord, describe, expected_kinds, generate
 from laporflow.runtime import EngineRuntime
 from laporflow.tables import kpi_table
 from producers.kafka_io import ensure_topics, make_producer
@@ -98,7 +98,7 @@ def run_demo(
     return result
 
 
-def _produce(settings: Settings, records: list, console: Console) -> None:  # type: ignore[type-arg]
+def _produce(settings: Settings, records: list[DemoRecord], console: Console) -> None:
     producer = make_producer(settings.kafka_bootstrap, client_id="laporflow-demo")
     try:
         with _bar(console) as bar:
