@@ -1,0 +1,1 @@
+"""The national LAPOR! adapter: its client, the field and status mapping, and lapor-sim."""

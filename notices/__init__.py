@@ -1,0 +1,1 @@
+"""Escalation notices: the mail and webhook channels and their templates."""
