@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,17 @@ class Settings(BaseSettings):
     group_id: str = "laporflow-engine"
     #: Records per poll; one poll is one database transaction.
     max_poll_records: int = Field(default=1000, ge=1, le=10_000)
+    #: Kafka transport security, passed to every consumer, producer and admin client.
+    #: Database TLS goes in the URL: ``...?sslmode=verify-full&sslrootcert=/path/ca.pem``.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
 
     @property
     def topics(self) -> Topics:

@@ -26,7 +26,7 @@ from engine.settings import Settings
 from laporflow.demo_data import DemoRecord, describe, expected_kinds, generate
 from laporflow.runtime import EngineRuntime
 from laporflow.tables import kpi_table
-from producers.kafka_io import ensure_topics, make_producer
+from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -73,7 +73,12 @@ def run_demo(
         f"Kafka {settings.kafka_bootstrap}, topics {topics.commands} / {topics.events} / "
         f"{topics.dlq}; database {settings.as_dict()['database_url']}; clock at {as_of.isoformat()}"
     )
-    ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
+    ensure_topics(
+        settings.kafka_bootstrap,
+        topics.all(),
+        settings.partitions,
+        client_config=kafka_client_config(settings),
+    )
     started = time.monotonic()
     _produce(settings, records, console)
     runtime = EngineRuntime(settings, clock=lambda: as_of, serve_http=False)
@@ -99,7 +104,9 @@ def run_demo(
 
 
 def _produce(settings: Settings, records: list[DemoRecord], console: Console) -> None:
-    producer = make_producer(settings.kafka_bootstrap, client_id="laporflow-demo")
+    producer = make_producer(
+        settings.kafka_bootstrap, client_id="laporflow-demo", **kafka_client_config(settings)
+    )
     try:
         with _bar(console) as bar:
             task = bar.add_task("Producing commands", total=len(records))

@@ -21,7 +21,7 @@ from engine.processor import Processor
 from engine.settings import Settings
 from engine.store import Store
 from producers.http_api import HttpApi
-from producers.kafka_io import ensure_topics, make_producer
+from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
 from producers.relay import OutboxRelay
 from producers.relay_process import RelayProcess
 from workflows.policy import Policy
@@ -72,7 +72,10 @@ class EngineRuntime:
         self.store = Store(settings.database_url.get_secret_value())
         self.store.migrate()
         topics = settings.topics
-        ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
+        security = kafka_client_config(settings)
+        ensure_topics(
+            settings.kafka_bootstrap, topics.all(), settings.partitions, client_config=security
+        )
         self.processor = Processor(self.store, policy=self.policy, topics=topics, clock=clock)
         self.consumer = CommandConsumer(
             self.processor,
@@ -80,9 +83,9 @@ class EngineRuntime:
             group_id=settings.group_id,
             topic=topics.commands,
             max_poll_records=settings.max_poll_records,
-            consumer_config=consumer_config,
+            consumer_config={**security, **(consumer_config or {})},
         )
-        self.relay = OutboxRelay(self.store, make_producer(settings.kafka_bootstrap))
+        self.relay = OutboxRelay(self.store, make_producer(settings.kafka_bootstrap, **security))
         self.http: HttpApi | None = None
         if serve_http:
             self.http = HttpApi(

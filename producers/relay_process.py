@@ -17,7 +17,7 @@ from typing import Any
 from engine.metrics import METRICS
 from engine.settings import Settings
 from engine.store import Store
-from producers.kafka_io import make_producer
+from producers.kafka_io import kafka_client_config, make_producer
 from producers.relay import OutboxRelay
 
 __all__ = ["RelayProcess"]
@@ -41,7 +41,7 @@ def _relay_main(settings: Settings, stop: Any, counters: dict[str, Synchronized[
                 counter.value += n
 
     store = Store(settings.database_url.get_secret_value())
-    producer = make_producer(settings.kafka_bootstrap)
+    producer = make_producer(settings.kafka_bootstrap, **kafka_client_config(settings))
     try:
         OutboxRelay(store, producer, on_published=count).run(stop)
     finally:
