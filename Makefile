@@ -36,7 +36,7 @@ test: install
 ## Fault injection (tests/chaos/): kill -9, broker and database restarts, scale-out,
 ## hostile input, secrets, replay. Sizes: LAPORFLOW_CHAOS_* (docs/notes/chaos.md).
 chaos: install
-	$(PY) scripts/services.py run -- $(PY) -m pytest -m chaos tests/chaos $(PYTEST_ARGS)
+	$(PY) scripts/services.py run -- $(PY) -m pytest -m chaos tests/chaos --basetemp=.cache/chaos-tmp $(PYTEST_ARGS)
 
 ## Pure unit tests only (no services).
 test-unit: install

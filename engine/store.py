@@ -189,7 +189,11 @@ class Store:
     def __init__(self, url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> None:
         self.url = url
         try:
-            self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=True)
+            # hide_parameters: a failed statement's error never carries row values
+            # (complainant identity, command text) into logs or messages.
+            self.engine: Engine = create_engine(
+                url, echo=echo, pool_pre_ping=True, hide_parameters=True
+            )
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot use database URL: {exc}", url=redact_url(url)) from exc
         if self.engine.dialect.name == "sqlite":
