@@ -16,6 +16,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +52,7 @@ __all__ = [
     "Db",
     "EngineProcess",
     "Produced",
+    "ReferenceThread",
     "Snapshot",
     "admin",
     "assert_exactly_once",
@@ -173,6 +175,30 @@ def reference_run(database_url: str, topics: Topics, produced: Sequence[Produced
     finally:
         store.close()
     return time.monotonic() - started
+
+
+class ReferenceThread(threading.Thread):
+    """:func:`reference_run` in a thread, so it runs while the chaos does."""
+
+    def __init__(self, database_url: str, topics: Topics, produced: Sequence[Produced]) -> None:
+        super().__init__(name="reference-run", daemon=True)
+        self.args_ = (database_url, topics, produced)
+        self.seconds: float | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.seconds = reference_run(*self.args_)
+        except BaseException as exc:
+            self.error = exc
+
+    def result(self, timeout: float = 900.0) -> float:
+        """Wait for the run; its duration in seconds (re-raises its error)."""
+        self.join(timeout)
+        if self.error is not None:
+            raise self.error
+        assert self.seconds is not None, "the reference run did not finish"
+        return self.seconds
 
 
 # --------------------------------------------------------------------------- snapshots
