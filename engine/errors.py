@@ -12,7 +12,10 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     │   ├── ConcurrencyError        another writer changed a complaint first (seq conflict)
     │   └── SchemaError             the schema could not be created or upgraded
     ├── BrokerError                 Kafka is unreachable or refused a request
-    └── ServiceError                a local service (Kafka, PostgreSQL) failed to start or stop
+    └── WorkflowDefinitionError     a workflow declaration is broken (raised when it compiles)
+
+The root and :class:`WorkflowDefinitionError` live in :mod:`workflows.errors` (the pure
+core raises them without importing upwards) and are re-exported here.
 
 Each error carries the context an operator needs (complaint, command, topic,
 partition, offset) and its message says what to do about it.
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows.errors import LaporFlowError, WorkflowDefinitionError
+
 __all__ = [
     "BrokerError",
     "ConcurrencyError",
@@ -30,24 +35,9 @@ __all__ = [
     "LaporFlowError",
     "PolicyError",
     "SchemaError",
-    "ServiceError",
     "StoreError",
+    "WorkflowDefinitionError",
 ]
-
-
-class LaporFlowError(Exception):
-    """Root of every lapor-flow error; ``context`` holds identifying fields."""
-
-    def __init__(self, message: str, **context: Any) -> None:
-        self.message = message
-        self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        if not self.context:
-            return self.message
-        where = ", ".join(f"{k}={v}" for k, v in self.context.items())
-        return f"{self.message} ({where})"
 
 
 class ConfigError(LaporFlowError):
@@ -83,7 +73,3 @@ class SchemaError(StoreError):
 
 class BrokerError(LaporFlowError):
     """Kafka could not be reached or refused a request."""
-
-
-class ServiceError(LaporFlowError):
-    """A local development service could not be started or stopped; see its log file."""
