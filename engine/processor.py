@@ -7,8 +7,8 @@ the same way by the Kafka consumer, the demo and the unit tests. Per batch:
 2. decode each record; an invalid one becomes a dead-letter outbox record;
 3. load the complaints and processed command ids the batch touches, in two queries;
 4. for each command, in partition order: duplicate check, then :func:`decide` (which
-   first fires the complaint's timers due before the command), advancing the
-   partition's watermark to the command's ``issued_at``;
+   first fires the complaint's timers due before the command); an *applied* command
+   advances the partition's watermark to its ``issued_at`` (nothing else does);
 5. fire every other timer of the touched partitions due before their watermark;
 6. write state, history, clocks, processed ids, outbox and progress in one transaction;
 7. only then count the batch in the metrics.
@@ -184,9 +184,11 @@ class Processor:
             if isinstance(decoded, InvalidCommandError):
                 self._dead_letter(work, record, decoded)
                 continue
-            self._apply(work, record, decoded, now)
+            applied = self._apply(work, record, decoded, now)
             current = watermarks[record.partition]
-            if current is None or decoded.issued_at > current:
+            # Only an applied command moves the partition's clock (CONTRACT §4 "Time
+            # integrity"): a rejected or duplicate one may carry any bogus time.
+            if applied and (current is None or decoded.issued_at > current):
                 watermarks[record.partition] = decoded.issued_at
         for partition in caught_up:
             current = watermarks[partition]
@@ -245,10 +247,11 @@ class Processor:
             record.offset,
         )
 
-    def _apply(self, work: _Work, record: Record, command: Command, now: datetime) -> None:
+    def _apply(self, work: _Work, record: Record, command: Command, now: datetime) -> bool:
+        """Decide one command into the batch; True when its outcome is *applied*."""
         if command.command_id in work.applied_ids:
             work.result.outcomes[(command.type, "duplicate")] += 1
-            return
+            return False
         complaint = work.current.get(command.complaint_id) or work.loaded.get(command.complaint_id)
         try:
             outcome = decide(
@@ -269,11 +272,11 @@ class Processor:
                 complaint_id=command.complaint_id,
             )
             self._dead_letter(work, record, failure)
-            return
+            return False
         self._absorb(work, outcome, record.partition)
         work.result.outcomes[(command.type, outcome.kind)] += 1
         if outcome.kind == "duplicate":
-            return
+            return False
         if outcome.kind == "applied":
             work.applied_ids.add(command.command_id)
             if isinstance(command.payload, SubmitPayload) and command.payload.complainant:
@@ -294,6 +297,7 @@ class Processor:
                 processed_at=now,
             )
         )
+        return outcome.kind == "applied"
 
     def _absorb(self, work: _Work, outcome: Outcome, partition: int) -> None:
         """Take an outcome's new state and events into the batch."""

@@ -170,3 +170,42 @@ def test_a_failing_command_is_dead_lettered_not_retried_forever(
     (dead,) = store.pending_outbox(10)
     assert dict(dead.headers)["error"] == b"processing_failed"
     assert store.progress(TOPIC, [0])[0].next_offset == 1
+
+
+# --- time integrity (CONTRACT §4) -------------------------------------------------------
+
+
+def _types(store: Store, cid: str) -> list[str]:
+    return [e.type for e in store.history(cid)]
+
+
+def test_only_applied_commands_move_the_watermark(store: Store) -> None:
+    # The engine's clock is far ahead, so every stamp below is in range (not invalid).
+    proc = processor(store, now=datetime(2028, 1, 1, tzinfo=UTC))
+    proc.process(lifecycle("HSU-1"))
+    dispatched = T0 + timedelta(hours=2)
+    assert store.progress(TOPIC, [0])[0].watermark == dispatched
+    late = T0 + timedelta(days=365)
+    bogus = [
+        # rejected: unknown complaint
+        command("verify", "HSU-9", late, "admin", {}),
+        # rejected: invalid transition on the open complaint
+        command("verify", "HSU-1", late, "admin", {}, n="-again"),
+        # duplicate: the applied verify's id, re-sent with another time
+        json.dumps(
+            {**json.loads(lifecycle("HSU-1")[1].value or b""), "issued_at": late.isoformat()}
+        ).encode(),
+        # invalid: no required payload fields
+        command("dispatch", "HSU-1", late, "admin", {}),
+    ]
+    records = [Rec(TOPIC, 0, 3 + i, b"HSU-1", v) for i, v in enumerate(bogus)]
+    result = proc.process(records)
+    assert (result.count("rejected"), result.count("duplicate"), result.count("invalid")) == (
+        2,
+        1,
+        1,
+    )
+    assert store.progress(TOPIC, [0])[0].watermark == dispatched
+    # The open complaint's follow_up clock (due 04-13) was not breached by them.
+    assert "complaint.sla_breached" not in _types(store, "HSU-1")
+    assert "complaint.sla_warning" not in _types(store, "HSU-1")
