@@ -21,7 +21,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from engine.decode import decode_command
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: How many due complaints one sweep query fetches per partition.
 SWEEP_LIMIT = 2000
+#: CONTRACT §4 default of ``LAPORFLOW_MAX_FUTURE_SKEW``.
+DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)
 _CONFLICT_RETRIES = 3
 
 
@@ -122,8 +124,11 @@ class Processor:
         registry: WorkflowRegistry | None = None,
         topics: Topics | None = None,
         clock: Callable[[], datetime] = _wall_clock,
+        max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
     ) -> None:
         self.store = store
+        #: How far ahead of ``clock`` an ``issued_at`` may be before it is invalid.
+        self.max_future_skew = max_future_skew
         self.policy = policy
         self.registry = registry or WorkflowRegistry.default()
         self.topics = topics or Topics()
@@ -167,7 +172,7 @@ class Processor:
             if record.offset < next_offsets[record.partition]:
                 skipped += 1  # applied before a crash: its effects are already stored
                 continue
-            fresh.append((record, self._decode(record)))
+            fresh.append((record, self._decode(record, now)))
             next_offsets[record.partition] = record.offset + 1
 
         commands = [c for _, c in fresh if isinstance(c, Command)]
@@ -219,9 +224,9 @@ class Processor:
         )
         return work.result
 
-    def _decode(self, record: Record) -> Command | InvalidCommandError:
+    def _decode(self, record: Record, now: datetime) -> Command | InvalidCommandError:
         try:
-            return decode_command(record.value, self.registry)
+            return decode_command(record.value, self.registry, latest=now + self.max_future_skew)
         except InvalidCommandError as exc:
             return exc
 

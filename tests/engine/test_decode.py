@@ -298,3 +298,30 @@ def test_message_lists_at_most_five_problems() -> None:
     assert err.code == "schema"
     assert "... and " in err.message
     assert err.message.count(";") == 5
+
+
+# --- issued_at range (CONTRACT §4 "Time integrity") -------------------------------------
+
+LATEST = datetime(2026, 3, 2, 9, 20, tzinfo=WITA)
+
+
+@pytest.mark.parametrize(
+    "issued_at",
+    [
+        "2026-03-02T09:20:01+08:00",
+        "9999-12-31T23:59:59Z",
+        "1999-12-31T23:59:59Z",
+        "0001-01-01T00:00:00Z",
+    ],
+)
+def test_issued_at_out_of_range(issued_at: str) -> None:
+    with pytest.raises(InvalidCommandError) as info:
+        decode_command(encode(raw(issued_at=issued_at)), REGISTRY, latest=LATEST)
+    assert info.value.code == "issued_at_out_of_range"
+    assert issued_at in str(info.value)
+
+
+@pytest.mark.parametrize("issued_at", ["2026-03-02T09:20:00+08:00", "2000-01-01T00:00:00Z"])
+def test_issued_at_at_the_bounds_is_accepted(issued_at: str) -> None:
+    command = decode_command(encode(raw(issued_at=issued_at)), REGISTRY, latest=LATEST)
+    assert command.issued_at == datetime.fromisoformat(issued_at)

@@ -209,3 +209,35 @@ def test_only_applied_commands_move_the_watermark(store: Store) -> None:
     # The open complaint's follow_up clock (due 04-13) was not breached by them.
     assert "complaint.sla_breached" not in _types(store, "HSU-1")
     assert "complaint.sla_warning" not in _types(store, "HSU-1")
+
+
+def test_a_command_stamped_past_the_allowed_skew_is_dead_lettered(store: Store) -> None:
+    now = datetime(2026, 4, 6, 12, tzinfo=UTC)
+    proc = Processor(store, policy=Policy.default(), clock=lambda: now)
+    records = lifecycle("HSU-1")
+    records.append(
+        Rec(
+            TOPIC,
+            0,
+            3,
+            b"HSU-1",
+            command("follow_up", "HSU-1", now + timedelta(minutes=6), "skpd", {"note": "x"}),
+        )
+    )
+    records.append(
+        Rec(
+            TOPIC,
+            0,
+            4,
+            b"HSU-2",
+            command("submit", "HSU-2", datetime(1999, 12, 31, tzinfo=UTC), "complainant", SUBMIT),
+        )
+    )
+    result = proc.process(records)
+    assert result.count("invalid") == 2
+    dead = [r for r in store.pending_outbox(100) if r.topic == "lapor.dlq"]
+    assert [dict(r.headers)["error"] for r in dead] == [b"issued_at_out_of_range"] * 2
+    assert store.progress(TOPIC, [0])[0].watermark == T0 + timedelta(hours=2)
+    # Within the skew it applies.
+    ok = command("follow_up", "HSU-1", now + timedelta(minutes=4), "skpd", {"note": "x"}, n="2")
+    assert proc.process([Rec(TOPIC, 0, 5, b"HSU-1", ok)]).count("applied") == 1
