@@ -64,7 +64,8 @@ def decode_command(
             "unknown_type", f"unknown command type {envelope.type!r} (known: {known})"
         )
     try:
-        issued_at = datetime.fromisoformat(envelope.issued_at)
+        # RFC 3339 allows a lowercase "t" and "z"; fromisoformat does not.
+        issued_at = datetime.fromisoformat(envelope.issued_at.upper())
     except ValueError as exc:
         raise InvalidCommandError(
             "schema", f"issued_at: {exc}", command_id=envelope.command_id

@@ -325,3 +325,18 @@ def test_issued_at_out_of_range(issued_at: str) -> None:
 def test_issued_at_at_the_bounds_is_accepted(issued_at: str) -> None:
     command = decode_command(encode(raw(issued_at=issued_at)), REGISTRY, latest=LATEST)
     assert command.issued_at == datetime.fromisoformat(issued_at)
+
+
+@pytest.mark.parametrize(
+    "issued_at",
+    [
+        "2026-03-02t01:15:00z",
+        "2026-03-02t09:15:00+08:00",
+        "2026-03-02T01:15:00z",
+        "2026-03-02t01:15:00.5Z",
+    ],
+)
+def test_rfc3339_lowercase_t_and_z_are_accepted(issued_at: str) -> None:
+    command = decode_command(encode(raw(issued_at=issued_at)), REGISTRY)
+    assert command.issued_at == datetime.fromisoformat(issued_at.upper())
+    assert command.issued_at.utcoffset() is not None
