@@ -6,9 +6,11 @@ the same way by the Kafka consumer, the demo and the unit tests. Per batch:
 1. skip records below the partition's stored ``next_offset`` (applied before a crash);
 2. decode each record; an invalid one becomes a dead-letter outbox record;
 3. load the complaints and processed command ids the batch touches, in two queries;
-4. for each command, in partition order: duplicate check, then :func:`decide` (which
-   first fires the complaint's timers due before the command); an *applied* command
-   advances the partition's watermark to its ``issued_at`` (nothing else does);
+4. for each command, in partition order: duplicate check, fire the complaint's timers
+   due before the partition's watermark *at this record*, then :func:`decide` (which
+   fires those due before the command, if it applies); an *applied* command advances
+   the partition's watermark to its ``issued_at`` (nothing else does), so a timer due
+   between two commands of a partition fires between them, in one poll or in many;
 5. fire every other timer of the touched partitions due before their watermark;
 6. write state, history, clocks, processed ids, outbox and progress in one transaction;
 7. only then count the batch in the metrics.
@@ -125,10 +127,13 @@ class Processor:
         topics: Topics | None = None,
         clock: Callable[[], datetime] = _wall_clock,
         max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+        sweep_limit: int = SWEEP_LIMIT,
     ) -> None:
         self.store = store
         #: How far ahead of ``clock`` an ``issued_at`` may be before it is invalid.
         self.max_future_skew = max_future_skew
+        #: How many due stored complaints one batch fires per partition at most.
+        self.sweep_limit = sweep_limit
         self.policy = policy
         self.registry = registry or WorkflowRegistry.default()
         self.topics = topics or Topics()
@@ -189,7 +194,7 @@ class Processor:
             if isinstance(decoded, InvalidCommandError):
                 self._dead_letter(work, record, decoded)
                 continue
-            applied = self._apply(work, record, decoded, now)
+            applied = self._apply(work, record, decoded, now, watermarks[record.partition])
             current = watermarks[record.partition]
             # Only an applied command moves the partition's clock (CONTRACT §4 "Time
             # integrity"): a rejected or duplicate one may carry any bogus time.
@@ -252,12 +257,26 @@ class Processor:
             record.offset,
         )
 
-    def _apply(self, work: _Work, record: Record, command: Command, now: datetime) -> bool:
-        """Decide one command into the batch; True when its outcome is *applied*."""
+    def _apply(
+        self,
+        work: _Work,
+        record: Record,
+        command: Command,
+        now: datetime,
+        watermark: datetime | None,
+    ) -> bool:
+        """Decide one command into the batch; True when its outcome is *applied*.
+
+        First the complaint's timers due before the partition's ``watermark`` fire: the
+        watermark passed them before this record was read, however the records were
+        split into polls (CONTRACT §4).
+        """
         if command.command_id in work.applied_ids:
             work.result.outcomes[(command.type, "duplicate")] += 1
             return False
         complaint = work.current.get(command.complaint_id) or work.loaded.get(command.complaint_id)
+        if complaint is not None and watermark is not None:
+            complaint = self._fire_until(work, complaint, watermark, record.partition, now)
         try:
             outcome = decide(
                 complaint,
@@ -339,22 +358,45 @@ class Processor:
     ) -> None:
         """Fire the timers of ``partition`` due before ``watermark`` (batch state wins).
 
-        At most ``SWEEP_LIMIT`` stored complaints per batch, earliest first, so a flood
+        At most ``sweep_limit`` stored complaints per batch, earliest first, so a flood
         of due timers is spread over several short transactions instead of one long one.
+        The rest stay due in the store (``next_due_at`` below the stored watermark) and
+        fire in a later sweep, or at the latest just before their complaint's next
+        command (:meth:`_apply`). That keeps events independent of the limit and of the
+        split into polls: a complaint's events are fixed by which of its timers fired
+        before each of its commands, which is everything due before the partition's
+        watermark at that record (or the command's own time, when it applies), whenever
+        the firing physically happens. No extra query per command is needed for it.
         """
-        candidates = {c.complaint_id: c for c in self.store.due(partition, watermark, SWEEP_LIMIT)}
+        limit = self.sweep_limit
+        candidates = {c.complaint_id: c for c in self.store.due(partition, watermark, limit)}
         for complaint_id, complaint in candidates.items():
             work.loaded.setdefault(complaint_id, complaint)
         for complaint_id, current in work.current.items():
             if work.partition_of.get(complaint_id) == partition:
                 candidates[complaint_id] = current
         for complaint_id, stored in candidates.items():
-            complaint = work.current.get(complaint_id, stored)
-            outcome = fire_due(
-                complaint, watermark, registry=self.registry, policy=self.policy, now=now
+            self._fire_until(
+                work, work.current.get(complaint_id, stored), watermark, partition, now
             )
-            if outcome.events:
-                self._absorb(work, outcome, partition)
+
+    def _fire_until(
+        self,
+        work: _Work,
+        complaint: ComplaintState,
+        watermark: datetime,
+        partition: int,
+        now: datetime,
+    ) -> ComplaintState:
+        """Fire ``complaint``'s timers due before ``watermark`` into the batch."""
+        outcome = fire_due(
+            complaint, watermark, registry=self.registry, policy=self.policy, now=now
+        )
+        if not outcome.events:
+            return complaint
+        self._absorb(work, outcome, partition)
+        assert outcome.complaint is not None
+        return outcome.complaint
 
     # --- writing --------------------------------------------------------------------
 

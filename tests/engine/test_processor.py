@@ -241,3 +241,31 @@ def test_a_command_stamped_past_the_allowed_skew_is_dead_lettered(store: Store) 
     # Within the skew it applies.
     ok = command("follow_up", "HSU-1", now + timedelta(minutes=4), "skpd", {"note": "x"}, n="2")
     assert proc.process([Rec(TOPIC, 0, 5, b"HSU-1", ok)]).count("applied") == 1
+
+
+def _follow_up(cid: str, at: datetime) -> bytes:
+    return command("follow_up", cid, at, "skpd", {"note": "ditangani"})
+
+
+@pytest.mark.parametrize("polls", [1, 2])
+def test_a_timer_due_between_two_commands_fires_between_them(store: Store, polls: int) -> None:
+    # A and B are dispatched Monday 04-06; their follow_up clocks are due 04-13 23:59:59.
+    deadline = datetime(2026, 4, 13, 23, 59, 59, tzinfo=WITA)
+    records = lifecycle("HSU-A") + lifecycle("HSU-B", start=3)
+    records.append(Rec(TOPIC, 0, 6, b"HSU-A", _follow_up("HSU-A", deadline + timedelta(hours=1))))
+    records.append(Rec(TOPIC, 0, 7, b"HSU-B", _follow_up("HSU-B", deadline - timedelta(hours=1))))
+    proc = processor(store, now=datetime(2026, 5, 1, tzinfo=UTC))
+    if polls == 1:
+        proc.process(records)
+    else:
+        proc.process(records[:7])
+        proc.process(records[7:])
+    # A's follow_up moved the partition's clock past B's deadline before B's arrived.
+    assert _types(store, "HSU-B")[3:] == [
+        "complaint.sla_warning",
+        "complaint.sla_breached",
+        "complaint.escalated",
+        "complaint.followed_up",
+    ]
+    breach = store.history("HSU-B")[4]
+    assert (breach.seq, breach.occurred_at) == (5, deadline)
