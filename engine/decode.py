@@ -68,7 +68,10 @@ def decode_command(
         issued_at = datetime.fromisoformat(envelope.issued_at.upper())
     except ValueError as exc:
         raise InvalidCommandError(
-            "schema", f"issued_at: {exc}", command_id=envelope.command_id
+            "schema",
+            f"issued_at: {exc}",
+            command_id=envelope.command_id,
+            complaint_id=envelope.complaint_id,
         ) from exc
     if issued_at < EARLIEST_ISSUED_AT or (latest is not None and issued_at > latest):
         bound = "" if latest is None else f" and {latest.isoformat()}"
@@ -91,7 +94,12 @@ def decode_command(
             payload=payload,
         )
     except ValidationError as exc:
-        raise InvalidCommandError("schema", _describe(exc), command_id=envelope.command_id) from exc
+        raise InvalidCommandError(
+            "schema",
+            _describe(exc),
+            command_id=envelope.command_id,
+            complaint_id=envelope.complaint_id,
+        ) from exc
 
 
 def _describe(exc: ValidationError) -> str:

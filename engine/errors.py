@@ -12,6 +12,7 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     │   ├── ConcurrencyError        another writer changed a complaint first (seq conflict)
     │   └── SchemaError             the schema could not be created or upgraded
     ├── BrokerError                 Kafka is unreachable or refused a request
+    ├── TopicRecreatedError         lapor.commands offsets restarted below the stored ones
     └── ServiceError                a local service (Kafka, PostgreSQL) failed to start or stop
 
 Each error carries the context an operator needs (complaint, command, topic,
@@ -32,6 +33,7 @@ __all__ = [
     "SchemaError",
     "ServiceError",
     "StoreError",
+    "TopicRecreatedError",
 ]
 
 
@@ -83,6 +85,15 @@ class SchemaError(StoreError):
 
 class BrokerError(LaporFlowError):
     """Kafka could not be reached or refused a request."""
+
+
+class TopicRecreatedError(LaporFlowError):
+    """Records below a partition's stored next offset were never processed.
+
+    The commands topic was deleted and recreated (its offsets start again), so skipping
+    them as "already applied" would drop commands. The engine stops instead; the message
+    says how to reset the stored progress.
+    """
 
 
 class ServiceError(LaporFlowError):

@@ -3,7 +3,9 @@
 The processor knows records only through the :class:`Record` protocol, so it is driven
 the same way by the Kafka consumer, the demo and the unit tests. Per batch:
 
-1. skip records below the partition's stored ``next_offset`` (applied before a crash);
+1. skip records below the partition's stored ``next_offset`` (applied before a crash;
+   counted and logged; a command id never processed there means the topic was
+   recreated: :class:`TopicRecreatedError`, nothing is dropped);
 2. decode each record; an invalid one becomes a dead-letter outbox record;
 3. load the complaints and processed command ids the batch touches, in two queries;
 4. for each command, in partition order: duplicate check, fire the complaint's timers
@@ -27,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from engine.decode import decode_command
-from engine.errors import ConcurrencyError, InvalidCommandError
+from engine.errors import ConcurrencyError, InvalidCommandError, TopicRecreatedError
 from engine.metrics import METRICS, BatchReport, record_batch
 from engine.store import (
     BatchWrite,
@@ -172,27 +174,33 @@ class Processor:
         next_offsets = {p: progress[p].next_offset if p in progress else 0 for p in partitions}
 
         fresh: list[tuple[Record, Command | InvalidCommandError]] = []
-        skipped = 0
+        below: list[Record] = []
         for record in records:
             if record.offset < next_offsets[record.partition]:
-                skipped += 1  # applied before a crash: its effects are already stored
+                below.append(record)  # applied before a crash: its effects are stored
                 continue
             fresh.append((record, self._decode(record, now)))
             next_offsets[record.partition] = record.offset + 1
+        if below:
+            self._check_skipped(topic, below, next_offsets)
 
         commands = [c for _, c in fresh if isinstance(c, Command)]
+        # Invalid records that name a command id get a processed row too (see
+        # _dead_letter): never over an applied one, so those ids are looked up as well.
+        invalid_ids = [
+            str(c.context["command_id"])
+            for _, c in fresh
+            if isinstance(c, InvalidCommandError) and "command_id" in c.context
+        ]
+        stored = self.store.processed([*(c.command_id for c in commands), *invalid_ids])
         work = _Work(
             loaded=self.store.load(c.complaint_id for c in commands),
-            applied_ids={
-                cid
-                for cid, outcome in self.store.processed(c.command_id for c in commands).items()
-                if outcome == "applied"
-            },
+            applied_ids={cid for cid, outcome in stored.items() if outcome == "applied"},
         )
-        work.result.skipped = skipped
+        work.result.skipped = len(below)
         for record, decoded in fresh:
             if isinstance(decoded, InvalidCommandError):
-                self._dead_letter(work, record, decoded)
+                self._dead_letter(work, record, decoded, now)
                 continue
             applied = self._apply(work, record, decoded, now, watermarks[record.partition])
             current = watermarks[record.partition]
@@ -225,17 +233,64 @@ class Processor:
                 outcomes=work.result.outcomes,
                 transitions=work.transitions,
                 events=work.result.events,
+                skipped={topic: work.result.skipped} if work.result.skipped else {},
             )
         )
         return work.result
 
-    def _decode(self, record: Record, now: datetime) -> Command | InvalidCommandError:
+    def _decode(self, record: Record, now: datetime | None) -> Command | InvalidCommandError:
+        """The record's command (``issued_at`` checked against ``now`` if given), or why not."""
+        latest = None if now is None else now + self.max_future_skew
         try:
-            return decode_command(record.value, self.registry, latest=now + self.max_future_skew)
+            return decode_command(record.value, self.registry, latest=latest)
         except InvalidCommandError as exc:
             return exc
 
-    def _dead_letter(self, work: _Work, record: Record, error: InvalidCommandError) -> None:
+    def _check_skipped(self, topic: str, below: list[Record], next_offsets: dict[int, int]) -> None:
+        """Count and log records below the stored ``next_offset``; refuse a recreated topic.
+
+        After a crash between the database commit and the Kafka offset commit, the
+        records come back and are skipped: every command among them has a processed row
+        (each decodable command gets one, whatever its outcome). A command id that was
+        never processed means these offsets now hold other records: the topic was
+        deleted and recreated, and skipping them would drop commands silently.
+        """
+        by_partition = Counter(r.partition for r in below)
+        for partition, n in sorted(by_partition.items()):
+            offsets = [r.offset for r in below if r.partition == partition]
+            log.warning(
+                "skipped %d records of %s partition %d at offsets %d..%d, below the stored "
+                "next offset %d (already applied, e.g. before a crash)",
+                n,
+                topic,
+                partition,
+                min(offsets),
+                max(offsets),
+                next_offsets[partition],
+            )
+        decoded = [(r, self._decode(r, None)) for r in below]
+        commands = [(r, c) for r, c in decoded if isinstance(c, Command)]
+        known = self.store.processed(c.command_id for _, c in commands)
+        unknown = [(r, c) for r, c in commands if c.command_id not in known]
+        if unknown:
+            record, cmd = unknown[0]
+            raise TopicRecreatedError(
+                f"{len(unknown)} records below the stored next offset of {topic} carry "
+                "command ids this engine never processed: the topic was probably deleted "
+                "and recreated, and its offsets start again. Nothing was applied. Stop "
+                "every engine, delete the topic's stored progress (DELETE FROM "
+                f"partition_progress WHERE topic = '{topic}'), then start again: commands "
+                "applied before are recognised by their ids and not applied twice",
+                topic=topic,
+                partition=record.partition,
+                offset=record.offset,
+                stored_next_offset=next_offsets[record.partition],
+                command_id=cmd.command_id,
+            )
+
+    def _dead_letter(
+        self, work: _Work, record: Record, error: InvalidCommandError, now: datetime
+    ) -> None:
         headers = (
             ("error", error.code.encode()),
             ("error_detail", str(error)[:1000].encode()),
@@ -246,9 +301,24 @@ class Processor:
         work.write.outbox.append(
             OutboxRecord(topic=self.topics.dlq, key=record.key, value=record.value, headers=headers)
         )
-        work.result.outcomes[
-            (_type_label(record.value, self.registry.command_types), "invalid")
-        ] += 1
+        type_label = _type_label(record.value, self.registry.command_types)
+        work.result.outcomes[(type_label, "invalid")] += 1
+        command_id = error.context.get("command_id")
+        complaint_id = error.context.get("complaint_id")
+        if command_id and complaint_id and command_id not in work.applied_ids:
+            # So a replay of this record is recognised (see _check_skipped).
+            work.write.processed.append(
+                ProcessedCommand(
+                    command_id=str(command_id),
+                    complaint_id=str(complaint_id),
+                    command_type=type_label,
+                    outcome="invalid",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    processed_at=now,
+                )
+            )
         log.info(
             "invalid command to %s: %s (partition=%d, offset=%d)",
             self.topics.dlq,
@@ -295,12 +365,10 @@ class Processor:
                 command_id=command.command_id,
                 complaint_id=command.complaint_id,
             )
-            self._dead_letter(work, record, failure)
+            self._dead_letter(work, record, failure, now)
             return False
         self._absorb(work, outcome, record.partition)
         work.result.outcomes[(command.type, outcome.kind)] += 1
-        if outcome.kind == "duplicate":
-            return False
         if outcome.kind == "applied":
             work.applied_ids.add(command.command_id)
             if isinstance(command.payload, SubmitPayload) and command.payload.complainant:

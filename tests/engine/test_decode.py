@@ -171,7 +171,7 @@ def test_dispatch_without_skpd_names_the_field() -> None:
     err = error_of(encode(raw(payload={})))
     assert err.code == "schema"
     assert "skpd" in err.message
-    assert err.context == {"command_id": "c-7f1e0001"}
+    assert err.context == {"command_id": "c-7f1e0001", "complaint_id": "HSU-2026-000123"}
 
 
 def test_unknown_payload_field() -> None:

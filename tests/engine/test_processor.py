@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.errors import ConcurrencyError
+from engine.errors import ConcurrencyError, TopicRecreatedError
 from engine.processor import Processor
 from engine.store import Store
 from workflows.policy import Policy
@@ -269,3 +269,44 @@ def test_a_timer_due_between_two_commands_fires_between_them(store: Store, polls
     ]
     breach = store.history("HSU-B")[4]
     assert (breach.seq, breach.occurred_at) == (5, deadline)
+
+
+def _skipped_total() -> float:
+    from engine.metrics import REGISTRY
+
+    value = REGISTRY.get_sample_value("laporflow_records_skipped_total", {"topic": TOPIC})
+    return value or 0.0
+
+
+def test_a_replay_of_every_outcome_is_skipped_and_counted(store: Store) -> None:
+    same_submit = command("submit", "HSU-1", T0, "complainant", SUBMIT, n="-again")
+    records = [
+        *lifecycle("HSU-1"),
+        Rec(TOPIC, 0, 3, b"HSU-1", same_submit),  # duplicate (same content, new id)
+        Rec(TOPIC, 0, 4, b"HSU-9", command("verify", "HSU-9", T0, "admin", {})),  # rejected
+        Rec(TOPIC, 0, 5, b"HSU-1", command("dispatch", "HSU-1", T0, "admin", {})),  # invalid
+        Rec(TOPIC, 0, 6, b"junk", b"\x00"),  # invalid, no command id at all
+    ]
+    proc = processor(store)
+    first = proc.process(records)
+    assert (first.count("applied"), first.count("duplicate"), first.count("rejected")) == (3, 1, 1)
+    before = _skipped_total()
+    # The process died before committing Kafka offsets: everything comes back.
+    result = proc.process(records)
+    assert result.skipped == 7
+    assert result.outcomes == {}
+    assert _skipped_total() - before == 7
+    assert [e.seq for e in store.history("HSU-1")] == [1, 2, 3]
+
+
+def test_a_recreated_topic_fails_loudly_instead_of_dropping_records(store: Store) -> None:
+    proc = processor(store)
+    proc.process(lifecycle("HSU-1"))
+    # The topic was deleted and created again: offsets start at 0 with new commands.
+    fresh = lifecycle("HSU-2")[:2]
+    with pytest.raises(TopicRecreatedError, match="recreated") as info:
+        proc.process(fresh)
+    assert "DELETE FROM partition_progress" in str(info.value)
+    assert info.value.context["command_id"] == "c-submit-HSU-2"
+    assert store.complaint("HSU-2") is None
+    assert store.progress(TOPIC, [0])[0].next_offset == 3
