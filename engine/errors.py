@@ -12,6 +12,7 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     │   ├── ConcurrencyError        another writer changed a complaint first (seq conflict)
     │   └── SchemaError             the schema could not be created or upgraded
     ├── BrokerError                 Kafka is unreachable or refused a request
+    ├── TopicRecreatedError         lapor.commands offsets restarted below the stored ones
     └── WorkflowDefinitionError     a workflow declaration is broken (raised when it compiles)
 
 The root and :class:`WorkflowDefinitionError` live in :mod:`workflows.errors` (the pure
@@ -36,6 +37,7 @@ __all__ = [
     "PolicyError",
     "SchemaError",
     "StoreError",
+    "TopicRecreatedError",
     "WorkflowDefinitionError",
 ]
 
@@ -73,3 +75,12 @@ class SchemaError(StoreError):
 
 class BrokerError(LaporFlowError):
     """Kafka could not be reached or refused a request."""
+
+
+class TopicRecreatedError(LaporFlowError):
+    """Records below a partition's stored next offset were never processed.
+
+    The commands topic was deleted and recreated (its offsets start again), so skipping
+    them as "already applied" would drop commands. The engine stops instead; the message
+    says how to reset the stored progress.
+    """

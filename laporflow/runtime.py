@@ -73,7 +73,13 @@ class EngineRuntime:
         self.store.migrate()
         topics = settings.topics
         ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
-        self.processor = Processor(self.store, policy=self.policy, topics=topics, clock=clock)
+        self.processor = Processor(
+            self.store,
+            policy=self.policy,
+            topics=topics,
+            clock=clock,
+            max_future_skew=settings.max_future_skew,
+        )
         self.consumer = CommandConsumer(
             self.processor,
             bootstrap=settings.kafka_bootstrap,
