@@ -60,6 +60,9 @@ def build_report(
     """
     windows = period_windows(policy, region=region, since=since, until=until)
     with store.connect("building the report") as conn:
+        if store.dialect == "postgresql":
+            # One snapshot for every query, so the spans are those of the counted rows.
+            conn.execution_options(isolation_level="REPEATABLE READ")
         facts = fetch_report_facts(conn, windows, region=region)
     return aggregate(facts, policy)
 

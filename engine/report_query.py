@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -116,7 +116,7 @@ class ReportFacts:
     """Everything the report needs from the database: counts and follow-up spans."""
 
     counts: tuple[SkpdCounts, ...] = ()
-    spans: tuple[FollowUpSpan, ...] = field(default=())
+    spans: tuple[FollowUpSpan, ...] = ()
 
 
 def period_windows(
@@ -211,7 +211,7 @@ def fetch_report_facts(
         counts[skpd].update(settled=settled, auto_closed=int(auto_closed))
 
     clocks = clocks_table
-    breach_conditions = [
+    breach_conditions: list[ColumnElement[bool]] = [
         clocks.c.stopped_at.is_(None),
         clocks.c.breached_at.is_not(None),
         clocks.c.skpd.is_not(None),
@@ -360,5 +360,6 @@ def _settled_query(conn: Connection, windows: Sequence[Window]) -> Any:
 def _actor(conn: Connection, table: FromClause, key: str) -> ColumnElement[Any]:
     """The event body's ``actor.<key>`` as text (the body is JSON stored as text)."""
     if conn.dialect.name == "postgresql":
-        return cast(table.c.body, JSONB)["actor"][key].astext
+        value: ColumnElement[Any] = cast(table.c.body, JSONB)["actor"][key].astext
+        return value
     return func.json_extract(table.c.body, f"$.actor.{key}")
