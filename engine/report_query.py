@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
     case,
     cast,
@@ -48,18 +49,20 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.expression import FromClause
+from sqlalchemy.sql.expression import FromClause, Subquery
 
 from engine.schema import clocks_table, complaints_table, events_table
 from workflows.policy import Policy
 
 __all__ = [
     "FollowUpSpan",
+    "Queries",
     "ReportFacts",
     "SkpdCounts",
     "Window",
     "fetch_report_facts",
     "period_windows",
+    "report_queries",
 ]
 
 DISPATCHED = "complaint.dispatched"
@@ -112,6 +115,17 @@ class FollowUpSpan:
 
 
 @dataclass(frozen=True)
+class Queries:
+    """The report's statements (:func:`report_queries`)."""
+
+    received: Select[Any]
+    spans: Select[Any]
+    escalations: Select[Any]
+    settled: Select[Any]
+    open_breaches: Select[Any]
+
+
+@dataclass(frozen=True)
 class ReportFacts:
     """Everything the report needs from the database: counts and follow-up spans."""
 
@@ -156,6 +170,57 @@ def period_windows(
     return tuple(windows)
 
 
+def report_queries(dialect: str, windows: Sequence[Window], region: str | None = None) -> Queries:
+    """The report's SQL statements, by name, for a database of ``dialect``.
+
+    ``received`` gives (skpd, received, followed_up, returned); ``spans`` (skpd, region,
+    dispatched_at, answered_at); ``escalations`` (skpd, count); ``settled`` (skpd,
+    settled, auto_closed); ``open_breaches`` (skpd, count). Exposed so their query plans
+    can be checked (tests, ``bench/report_bench.py``).
+    """
+    outcome = _received_outcomes(windows)
+    answer = events_table.alias("answer")
+    escalated = events_table.alias("escalated")
+    clocks = clocks_table
+    breach_conditions: list[ColumnElement[bool]] = [
+        clocks.c.stopped_at.is_(None),
+        clocks.c.breached_at.is_not(None),
+        clocks.c.skpd.is_not(None),
+    ]
+    if region is not None:
+        breach_conditions.append(clocks.c.region == region)
+    return Queries(
+        received=select(
+            outcome.c.skpd,
+            func.count(),
+            func.count(outcome.c.answer_seq),
+            func.sum(outcome.c.returned),
+        ).group_by(outcome.c.skpd),
+        spans=select(
+            outcome.c.skpd, outcome.c.region, outcome.c.dispatched_at, answer.c.occurred_at
+        )
+        .join(
+            answer,
+            and_(
+                answer.c.complaint_id == outcome.c.complaint_id,
+                answer.c.seq == outcome.c.answer_seq,
+            ),
+        )
+        .order_by(outcome.c.skpd, outcome.c.complaint_id),
+        escalations=select(escalated.c.skpd, func.count())
+        .where(
+            escalated.c.type == ESCALATED,
+            escalated.c.skpd.is_not(None),
+            _in_period(escalated, windows),
+        )
+        .group_by(escalated.c.skpd),
+        settled=_settled_query(dialect, windows),
+        open_breaches=select(clocks.c.skpd, func.count())
+        .where(*breach_conditions)
+        .group_by(clocks.c.skpd),
+    )
+
+
 def fetch_report_facts(
     conn: Connection,
     windows: Sequence[Window],
@@ -167,62 +232,20 @@ def fetch_report_facts(
     ``windows`` is the period (:func:`period_windows`); ``region`` restricts the open
     breaches (a "now" figure, outside any period) to one region.
     """
+    queries = report_queries(conn.dialect.name, windows, region)
     counts: defaultdict[str, dict[str, int]] = defaultdict(dict)
-    outcome = _received_outcomes(windows)
-    for skpd, received, followed, returned in conn.execute(
-        select(
-            outcome.c.skpd,
-            func.count(),
-            func.count(outcome.c.answer_seq),
-            func.sum(outcome.c.returned),
-        ).group_by(outcome.c.skpd)
-    ):
+    for skpd, received, followed, returned in conn.execute(queries.received):
         counts[skpd].update(received=received, followed_up=followed, returned=int(returned))
-
-    answer = events_table.alias("answer")
     spans = tuple(
         FollowUpSpan(skpd, reg, dispatched_at, answered_at)
-        for skpd, reg, dispatched_at, answered_at in conn.execute(
-            select(outcome.c.skpd, outcome.c.region, outcome.c.dispatched_at, answer.c.occurred_at)
-            .join(
-                answer,
-                and_(
-                    answer.c.complaint_id == outcome.c.complaint_id,
-                    answer.c.seq == outcome.c.answer_seq,
-                ),
-            )
-            .order_by(outcome.c.skpd, outcome.c.complaint_id)
-        )
+        for skpd, reg, dispatched_at, answered_at in conn.execute(queries.spans)
     )
-
-    escalated = events_table.alias("escalated")
-    for skpd, n in conn.execute(
-        select(escalated.c.skpd, func.count())
-        .where(
-            escalated.c.type == ESCALATED,
-            escalated.c.skpd.is_not(None),
-            _in_period(escalated, windows),
-        )
-        .group_by(escalated.c.skpd)
-    ):
+    for skpd, n in conn.execute(queries.escalations):
         counts[skpd]["escalations"] = n
-
-    for skpd, settled, auto_closed in conn.execute(_settled_query(conn, windows)):
+    for skpd, settled, auto_closed in conn.execute(queries.settled):
         counts[skpd].update(settled=settled, auto_closed=int(auto_closed))
-
-    clocks = clocks_table
-    breach_conditions: list[ColumnElement[bool]] = [
-        clocks.c.stopped_at.is_(None),
-        clocks.c.breached_at.is_not(None),
-        clocks.c.skpd.is_not(None),
-    ]
-    if region is not None:
-        breach_conditions.append(clocks.c.region == region)
-    for skpd, n in conn.execute(
-        select(clocks.c.skpd, func.count()).where(*breach_conditions).group_by(clocks.c.skpd)
-    ):
+    for skpd, n in conn.execute(queries.open_breaches):
         counts[skpd]["open_breaches"] = n
-
     return ReportFacts(
         counts=tuple(SkpdCounts(skpd, **values) for skpd, values in sorted(counts.items())),
         spans=spans,
@@ -253,7 +276,7 @@ def _in_period(table: FromClause, windows: Sequence[Window]) -> ColumnElement[bo
     return and_(true(), *overall, or_(*branches)) if branches else and_(true(), *overall)
 
 
-def _received_outcomes(windows: Sequence[Window]) -> Any:
+def _received_outcomes(windows: Sequence[Window]) -> Subquery:
     """One row per complaint received in the period, per SKPD, with how it ended.
 
     Columns: complaint_id, skpd, region, dispatched_at, answer_seq (the seq of the
@@ -330,7 +353,7 @@ def _received_outcomes(windows: Sequence[Window]) -> Any:
     ).subquery("outcome")
 
 
-def _settled_query(conn: Connection, windows: Sequence[Window]) -> Any:
+def _settled_query(dialect: str, windows: Sequence[Window]) -> Select[Any]:
     """Per SKPD: complaints whose latest resolution is in the period and still stands."""
     s = events_table.alias("s")
     later = events_table.alias("later")
@@ -339,7 +362,7 @@ def _settled_query(conn: Connection, windows: Sequence[Window]) -> Any:
         .where(later.c.complaint_id == s.c.complaint_id, later.c.type == RESOLVED)
         .scalar_subquery()
     )
-    role, actor_id = _actor(conn, s, "role"), _actor(conn, s, "id")
+    role, actor_id = _actor(dialect, s, "role"), _actor(dialect, s, "id")
     auto = case((and_(role == AUTO_CLOSE_ROLE, actor_id == AUTO_CLOSE_ID), 1), else_=0)
     c = complaints_table
     return (
@@ -357,9 +380,9 @@ def _settled_query(conn: Connection, windows: Sequence[Window]) -> Any:
     )
 
 
-def _actor(conn: Connection, table: FromClause, key: str) -> ColumnElement[Any]:
+def _actor(dialect: str, table: FromClause, key: str) -> ColumnElement[Any]:
     """The event body's ``actor.<key>`` as text (the body is JSON stored as text)."""
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         value: ColumnElement[Any] = cast(table.c.body, JSONB)["actor"][key].astext
         return value
     return func.json_extract(table.c.body, f"$.actor.{key}")
