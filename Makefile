@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit chaos check check-ops services services-down bench clean
+.PHONY: install demo test test-unit chaos check check-ops services services-down bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,8 +54,14 @@ check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+## End-to-end benchmarks on the real Kafka + PostgreSQL (issue 12 sizes: 200k commands,
+## 1M stored complaints; long). Writes bench/results.json.
 bench: install
-	$(PY) scripts/services.py run -- $(PY) bench/run.py
+	$(PY) scripts/services.py run -- $(PY) bench/e2e.py
+
+## The same measurements, smaller (under 3 minutes on a quiet 2-core box).
+bench-quick: install
+	$(PY) scripts/services.py run -- $(PY) bench/e2e.py --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -6,7 +6,7 @@ becomes the ``error`` header of its dead-letter record.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
@@ -15,10 +15,12 @@ from engine.errors import InvalidCommandError
 from workflows.model import Actor, Command, CommandId, ComplaintId
 from workflows.registry import WorkflowRegistry
 
-__all__ = ["MAX_COMMAND_BYTES", "decode_command"]
+__all__ = ["EARLIEST_ISSUED_AT", "MAX_COMMAND_BYTES", "decode_command"]
 
 #: CONTRACT §2: a record over 1 MiB is invalid.
 MAX_COMMAND_BYTES = 1024 * 1024
+#: CONTRACT §4: an ``issued_at`` before this is out of range (a zeroed or mangled clock).
+EARLIEST_ISSUED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 _RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 
 
@@ -35,8 +37,15 @@ class _Envelope(BaseModel):
     payload: dict[str, Any] = {}
 
 
-def decode_command(value: bytes | None, registry: WorkflowRegistry) -> Command:
-    """Parse and validate one command; raise :class:`InvalidCommandError` if it is unusable."""
+def decode_command(
+    value: bytes | None, registry: WorkflowRegistry, *, latest: datetime | None = None
+) -> Command:
+    """Parse and validate one command; raise :class:`InvalidCommandError` if it is unusable.
+
+    ``latest`` is the latest acceptable ``issued_at`` (the engine's clock plus the allowed
+    future skew); a command stamped after it, or before :data:`EARLIEST_ISSUED_AT`, is
+    ``issued_at_out_of_range``: SLA clocks run on that time, so it must be plausible.
+    """
     if value is None or len(value) == 0:
         raise InvalidCommandError("empty", "the record has no value")
     if len(value) > MAX_COMMAND_BYTES:
@@ -58,11 +67,25 @@ def decode_command(value: bytes | None, registry: WorkflowRegistry) -> Command:
             "unknown_type", f"unknown command type {envelope.type!r} (known: {known})"
         )
     try:
-        issued_at = datetime.fromisoformat(envelope.issued_at)
+        # RFC 3339 allows a lowercase "t" and "z"; fromisoformat does not.
+        issued_at = datetime.fromisoformat(envelope.issued_at.upper())
     except ValueError as exc:
         raise InvalidCommandError(
-            "schema", f"issued_at: {exc}", command_id=envelope.command_id
+            "schema",
+            f"issued_at: {exc}",
+            command_id=envelope.command_id,
+            complaint_id=envelope.complaint_id,
         ) from exc
+    if issued_at < EARLIEST_ISSUED_AT or (latest is not None and issued_at > latest):
+        bound = "" if latest is None else f" and {latest.isoformat()}"
+        raise InvalidCommandError(
+            "issued_at_out_of_range",
+            f"issued_at {envelope.issued_at} is not between "
+            f"{EARLIEST_ISSUED_AT.isoformat()}{bound} (the engine's clock plus "
+            "LAPORFLOW_MAX_FUTURE_SKEW); fix the sender's clock",
+            command_id=envelope.command_id,
+            complaint_id=envelope.complaint_id,
+        )
     try:
         payload = model.model_validate(envelope.payload)
         return Command(
@@ -74,7 +97,12 @@ def decode_command(value: bytes | None, registry: WorkflowRegistry) -> Command:
             payload=payload,
         )
     except ValidationError as exc:
-        raise InvalidCommandError("schema", _describe(exc), command_id=envelope.command_id) from exc
+        raise InvalidCommandError(
+            "schema",
+            _describe(exc),
+            command_id=envelope.command_id,
+            complaint_id=envelope.complaint_id,
+        ) from exc
 
 
 def _has_nul(value: Any) -> bool:

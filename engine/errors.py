@@ -12,7 +12,11 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     │   ├── ConcurrencyError        another writer changed a complaint first (seq conflict)
     │   └── SchemaError             the schema could not be created or upgraded
     ├── BrokerError                 Kafka is unreachable or refused a request
-    └── ServiceError                a local service (Kafka, PostgreSQL) failed to start or stop
+    ├── TopicRecreatedError         lapor.commands offsets restarted below the stored ones
+    └── WorkflowDefinitionError     a workflow declaration is broken (raised when it compiles)
+
+The root and :class:`WorkflowDefinitionError` live in :mod:`workflows.errors` (the pure
+core raises them without importing upwards) and are re-exported here.
 
 Each error carries the context an operator needs (complaint, command, topic,
 partition, offset) and its message says what to do about it.
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows.errors import LaporFlowError, WorkflowDefinitionError
+
 __all__ = [
     "BrokerError",
     "ConcurrencyError",
@@ -30,24 +36,10 @@ __all__ = [
     "LaporFlowError",
     "PolicyError",
     "SchemaError",
-    "ServiceError",
     "StoreError",
+    "TopicRecreatedError",
+    "WorkflowDefinitionError",
 ]
-
-
-class LaporFlowError(Exception):
-    """Root of every lapor-flow error; ``context`` holds identifying fields."""
-
-    def __init__(self, message: str, **context: Any) -> None:
-        self.message = message
-        self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        if not self.context:
-            return self.message
-        where = ", ".join(f"{k}={v}" for k, v in self.context.items())
-        return f"{self.message} ({where})"
 
 
 class ConfigError(LaporFlowError):
@@ -85,5 +77,10 @@ class BrokerError(LaporFlowError):
     """Kafka could not be reached or refused a request."""
 
 
-class ServiceError(LaporFlowError):
-    """A local development service could not be started or stopped; see its log file."""
+class TopicRecreatedError(LaporFlowError):
+    """Records below a partition's stored next offset were never processed.
+
+    The commands topic was deleted and recreated (its offsets start again), so skipping
+    them as "already applied" would drop commands. The engine stops instead; the message
+    says how to reset the stored progress.
+    """

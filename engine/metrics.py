@@ -33,6 +33,8 @@ class BatchReport:
     outcomes: Mapping[tuple[str, str], int] = field(default_factory=dict)
     transitions: Iterable[tuple[str, str]] = ()
     events: Iterable[Event] = ()
+    #: Records skipped below a partition's stored next offset, per topic.
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
 
 class Metrics:
@@ -121,6 +123,13 @@ class Metrics:
             registry=registry,
         )
 
+        self.records_skipped = Counter(
+            "laporflow_records_skipped",
+            "Records read again below a partition's stored next offset (already applied).",
+            ["topic"],
+            registry=registry,
+        )
+
 
 METRICS = Metrics(REGISTRY)
 
@@ -129,6 +138,8 @@ def record_batch(report: BatchReport, metrics: Metrics = METRICS) -> None:
     """Count one committed batch."""
     for (command_type, outcome), n in report.outcomes.items():
         metrics.commands.labels(type=command_type, outcome=outcome).inc(n)
+    for topic, n in report.skipped.items():
+        metrics.records_skipped.labels(topic=topic).inc(n)
     for source, dest in report.transitions:
         metrics.transitions.labels(from_state=source, to_state=dest).inc()
     for event in report.events:

@@ -3,12 +3,16 @@
 The processor knows records only through the :class:`Record` protocol, so it is driven
 the same way by the Kafka consumer, the demo and the unit tests. Per batch:
 
-1. skip records below the partition's stored ``next_offset`` (applied before a crash);
+1. skip records below the partition's stored ``next_offset`` (applied before a crash;
+   counted and logged; a command id never processed there means the topic was
+   recreated: :class:`TopicRecreatedError`, nothing is dropped);
 2. decode each record; an invalid one becomes a dead-letter outbox record;
 3. load the complaints and processed command ids the batch touches, in two queries;
-4. for each command, in partition order: duplicate check, then :func:`decide` (which
-   first fires the complaint's timers due before the command), advancing the
-   partition's watermark to the command's ``issued_at``;
+4. for each command, in partition order: duplicate check, fire the complaint's timers
+   due before the partition's watermark *at this record*, then :func:`decide` (which
+   fires those due before the command, if it applies); an *applied* command advances
+   the partition's watermark to its ``issued_at`` (nothing else does), so a timer due
+   between two commands of a partition fires between them, in one poll or in many;
 5. fire every other timer of the touched partitions due before their watermark;
 6. write state, history, clocks, processed ids, outbox and progress in one transaction;
 7. only then count the batch in the metrics.
@@ -21,11 +25,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from engine.decode import decode_command
-from engine.errors import ConcurrencyError, InvalidCommandError
+from engine.errors import ConcurrencyError, InvalidCommandError, TopicRecreatedError
 from engine.metrics import METRICS, BatchReport, record_batch
 from engine.store import (
     BatchWrite,
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: How many due complaints one sweep query fetches per partition.
 SWEEP_LIMIT = 2000
+#: CONTRACT §4 default of ``LAPORFLOW_MAX_FUTURE_SKEW``.
+DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)
 _CONFLICT_RETRIES = 3
 
 
@@ -122,8 +128,14 @@ class Processor:
         registry: WorkflowRegistry | None = None,
         topics: Topics | None = None,
         clock: Callable[[], datetime] = _wall_clock,
+        max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+        sweep_limit: int = SWEEP_LIMIT,
     ) -> None:
         self.store = store
+        #: How far ahead of ``clock`` an ``issued_at`` may be before it is invalid.
+        self.max_future_skew = max_future_skew
+        #: How many due stored complaints one batch fires per partition at most.
+        self.sweep_limit = sweep_limit
         self.policy = policy
         self.registry = registry or WorkflowRegistry.default()
         self.topics = topics or Topics()
@@ -162,31 +174,39 @@ class Processor:
         next_offsets = {p: progress[p].next_offset if p in progress else 0 for p in partitions}
 
         fresh: list[tuple[Record, Command | InvalidCommandError]] = []
-        skipped = 0
+        below: list[Record] = []
         for record in records:
             if record.offset < next_offsets[record.partition]:
-                skipped += 1  # applied before a crash: its effects are already stored
+                below.append(record)  # applied before a crash: its effects are stored
                 continue
-            fresh.append((record, self._decode(record)))
+            fresh.append((record, self._decode(record, now)))
             next_offsets[record.partition] = record.offset + 1
+        if below:
+            self._check_skipped(topic, below, next_offsets)
 
         commands = [c for _, c in fresh if isinstance(c, Command)]
+        # Invalid records that name a command id get a processed row too (see
+        # _dead_letter): never over an applied one, so those ids are looked up as well.
+        invalid_ids = [
+            str(c.context["command_id"])
+            for _, c in fresh
+            if isinstance(c, InvalidCommandError) and "command_id" in c.context
+        ]
+        stored = self.store.processed([*(c.command_id for c in commands), *invalid_ids])
         work = _Work(
             loaded=self.store.load(c.complaint_id for c in commands),
-            applied_ids={
-                cid
-                for cid, outcome in self.store.processed(c.command_id for c in commands).items()
-                if outcome == "applied"
-            },
+            applied_ids={cid for cid, outcome in stored.items() if outcome == "applied"},
         )
-        work.result.skipped = skipped
+        work.result.skipped = len(below)
         for record, decoded in fresh:
             if isinstance(decoded, InvalidCommandError):
-                self._dead_letter(work, record, decoded)
+                self._dead_letter(work, record, decoded, now)
                 continue
-            self._apply(work, record, decoded, now)
+            applied = self._apply(work, record, decoded, now, watermarks[record.partition])
             current = watermarks[record.partition]
-            if current is None or decoded.issued_at > current:
+            # Only an applied command moves the partition's clock (CONTRACT §4 "Time
+            # integrity"): a rejected or duplicate one may carry any bogus time.
+            if applied and (current is None or decoded.issued_at > current):
                 watermarks[record.partition] = decoded.issued_at
         for partition in caught_up:
             current = watermarks[partition]
@@ -213,17 +233,64 @@ class Processor:
                 outcomes=work.result.outcomes,
                 transitions=work.transitions,
                 events=work.result.events,
+                skipped={topic: work.result.skipped} if work.result.skipped else {},
             )
         )
         return work.result
 
-    def _decode(self, record: Record) -> Command | InvalidCommandError:
+    def _decode(self, record: Record, now: datetime | None) -> Command | InvalidCommandError:
+        """The record's command (``issued_at`` checked against ``now`` if given), or why not."""
+        latest = None if now is None else now + self.max_future_skew
         try:
-            return decode_command(record.value, self.registry)
+            return decode_command(record.value, self.registry, latest=latest)
         except InvalidCommandError as exc:
             return exc
 
-    def _dead_letter(self, work: _Work, record: Record, error: InvalidCommandError) -> None:
+    def _check_skipped(self, topic: str, below: list[Record], next_offsets: dict[int, int]) -> None:
+        """Count and log records below the stored ``next_offset``; refuse a recreated topic.
+
+        After a crash between the database commit and the Kafka offset commit, the
+        records come back and are skipped: every command among them has a processed row
+        (each decodable command gets one, whatever its outcome). A command id that was
+        never processed means these offsets now hold other records: the topic was
+        deleted and recreated, and skipping them would drop commands silently.
+        """
+        by_partition = Counter(r.partition for r in below)
+        for partition, n in sorted(by_partition.items()):
+            offsets = [r.offset for r in below if r.partition == partition]
+            log.warning(
+                "skipped %d records of %s partition %d at offsets %d..%d, below the stored "
+                "next offset %d (already applied, e.g. before a crash)",
+                n,
+                topic,
+                partition,
+                min(offsets),
+                max(offsets),
+                next_offsets[partition],
+            )
+        decoded = [(r, self._decode(r, None)) for r in below]
+        commands = [(r, c) for r, c in decoded if isinstance(c, Command)]
+        known = self.store.processed(c.command_id for _, c in commands)
+        unknown = [(r, c) for r, c in commands if c.command_id not in known]
+        if unknown:
+            record, cmd = unknown[0]
+            raise TopicRecreatedError(
+                f"{len(unknown)} records below the stored next offset of {topic} carry "
+                "command ids this engine never processed: the topic was probably deleted "
+                "and recreated, and its offsets start again. Nothing was applied. Stop "
+                "every engine, delete the topic's stored progress (DELETE FROM "
+                f"partition_progress WHERE topic = '{topic}'), then start again: commands "
+                "applied before are recognised by their ids and not applied twice",
+                topic=topic,
+                partition=record.partition,
+                offset=record.offset,
+                stored_next_offset=next_offsets[record.partition],
+                command_id=cmd.command_id,
+            )
+
+    def _dead_letter(
+        self, work: _Work, record: Record, error: InvalidCommandError, now: datetime
+    ) -> None:
         headers = (
             ("error", error.code.encode()),
             ("error_detail", str(error)[:1000].encode()),
@@ -234,9 +301,24 @@ class Processor:
         work.write.outbox.append(
             OutboxRecord(topic=self.topics.dlq, key=record.key, value=record.value, headers=headers)
         )
-        work.result.outcomes[
-            (_type_label(record.value, self.registry.command_types), "invalid")
-        ] += 1
+        type_label = _type_label(record.value, self.registry.command_types)
+        work.result.outcomes[(type_label, "invalid")] += 1
+        command_id = error.context.get("command_id")
+        complaint_id = error.context.get("complaint_id")
+        if command_id and complaint_id and command_id not in work.applied_ids:
+            # So a replay of this record is recognised (see _check_skipped).
+            work.write.processed.append(
+                ProcessedCommand(
+                    command_id=str(command_id),
+                    complaint_id=str(complaint_id),
+                    command_type=type_label,
+                    outcome="invalid",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    processed_at=now,
+                )
+            )
         log.info(
             "invalid command to %s: %s (partition=%d, offset=%d)",
             self.topics.dlq,
@@ -245,11 +327,26 @@ class Processor:
             record.offset,
         )
 
-    def _apply(self, work: _Work, record: Record, command: Command, now: datetime) -> None:
+    def _apply(
+        self,
+        work: _Work,
+        record: Record,
+        command: Command,
+        now: datetime,
+        watermark: datetime | None,
+    ) -> bool:
+        """Decide one command into the batch; True when its outcome is *applied*.
+
+        First the complaint's timers due before the partition's ``watermark`` fire: the
+        watermark passed them before this record was read, however the records were
+        split into polls (CONTRACT §4).
+        """
         if command.command_id in work.applied_ids:
             work.result.outcomes[(command.type, "duplicate")] += 1
-            return
+            return False
         complaint = work.current.get(command.complaint_id) or work.loaded.get(command.complaint_id)
+        if complaint is not None and watermark is not None:
+            complaint = self._fire_until(work, complaint, watermark, record.partition, now)
         try:
             outcome = decide(
                 complaint,
@@ -268,12 +365,10 @@ class Processor:
                 command_id=command.command_id,
                 complaint_id=command.complaint_id,
             )
-            self._dead_letter(work, record, failure)
-            return
+            self._dead_letter(work, record, failure, now)
+            return False
         self._absorb(work, outcome, record.partition)
         work.result.outcomes[(command.type, outcome.kind)] += 1
-        if outcome.kind == "duplicate":
-            return
         if outcome.kind == "applied":
             work.applied_ids.add(command.command_id)
             if isinstance(command.payload, SubmitPayload) and command.payload.complainant:
@@ -294,6 +389,7 @@ class Processor:
                 processed_at=now,
             )
         )
+        return outcome.kind == "applied"
 
     def _absorb(self, work: _Work, outcome: Outcome, partition: int) -> None:
         """Take an outcome's new state and events into the batch."""
@@ -330,22 +426,45 @@ class Processor:
     ) -> None:
         """Fire the timers of ``partition`` due before ``watermark`` (batch state wins).
 
-        At most ``SWEEP_LIMIT`` stored complaints per batch, earliest first, so a flood
+        At most ``sweep_limit`` stored complaints per batch, earliest first, so a flood
         of due timers is spread over several short transactions instead of one long one.
+        The rest stay due in the store (``next_due_at`` below the stored watermark) and
+        fire in a later sweep, or at the latest just before their complaint's next
+        command (:meth:`_apply`). That keeps events independent of the limit and of the
+        split into polls: a complaint's events are fixed by which of its timers fired
+        before each of its commands, which is everything due before the partition's
+        watermark at that record (or the command's own time, when it applies), whenever
+        the firing physically happens. No extra query per command is needed for it.
         """
-        candidates = {c.complaint_id: c for c in self.store.due(partition, watermark, SWEEP_LIMIT)}
+        limit = self.sweep_limit
+        candidates = {c.complaint_id: c for c in self.store.due(partition, watermark, limit)}
         for complaint_id, complaint in candidates.items():
             work.loaded.setdefault(complaint_id, complaint)
         for complaint_id, current in work.current.items():
             if work.partition_of.get(complaint_id) == partition:
                 candidates[complaint_id] = current
         for complaint_id, stored in candidates.items():
-            complaint = work.current.get(complaint_id, stored)
-            outcome = fire_due(
-                complaint, watermark, registry=self.registry, policy=self.policy, now=now
+            self._fire_until(
+                work, work.current.get(complaint_id, stored), watermark, partition, now
             )
-            if outcome.events:
-                self._absorb(work, outcome, partition)
+
+    def _fire_until(
+        self,
+        work: _Work,
+        complaint: ComplaintState,
+        watermark: datetime,
+        partition: int,
+        now: datetime,
+    ) -> ComplaintState:
+        """Fire ``complaint``'s timers due before ``watermark`` into the batch."""
+        outcome = fire_due(
+            complaint, watermark, registry=self.registry, policy=self.policy, now=now
+        )
+        if not outcome.events:
+            return complaint
+        self._absorb(work, outcome, partition)
+        assert outcome.complaint is not None
+        return outcome.complaint
 
     # --- writing --------------------------------------------------------------------
 

@@ -1,49 +1,44 @@
 """The per-SKPD KPI report Diskominfo is judged on (CONTRACT §6 ``report``).
 
-Computed from the stored history, in event time: a complaint counts as *received* by an
-SKPD when it was dispatched to it in the period, *followed up* when that SKPD answered
-it (at any time after the dispatch), and its time to follow-up is in working days of
-the complaint's region, from the first dispatch to that SKPD to its first answer.
+Two steps: :mod:`engine.report_query` counts the period's events in SQL (the definitions
+are in its docstring), and :func:`aggregate`, a pure function, turns those counts and
+the follow-up spans into :class:`SkpdRow`: the follow-up rate and the working days to
+follow-up, in the calendar and time zone of each complaint's region.
+:func:`build_report` runs both.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select
-
-from engine.schema import clocks_table, events_table
+from engine.report_query import ReportFacts, fetch_report_facts, period_windows
 from engine.store import Store
 from workflows.policy import Policy
 from workflows.sla import working_days_elapsed
 
-__all__ = ["SkpdRow", "build_report"]
-
-_TYPES = (
-    "complaint.dispatched",
-    "complaint.followed_up",
-    "complaint.escalated",
-    "complaint.resolved",
-)
+__all__ = ["SkpdRow", "aggregate", "build_report"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SkpdRow:
-    """One SKPD's KPIs for the period."""
+    """One SKPD's KPIs for the period (the fields of ``report --json``)."""
 
     skpd: str
     received: int
     followed_up: int
+    #: followed_up / (received - returned); ``None`` when that is 0.
     follow_up_rate: float | None
     median_follow_up_working_days: float | None
     p90_follow_up_working_days: float | None
     open_breaches: int
     escalations: int
+    returned: int
     settled: int
+    auto_closed: int
 
     def as_dict(self) -> dict[str, Any]:
         """The row as JSON-ready data."""
@@ -58,87 +53,50 @@ def build_report(
     since: date | None = None,
     until: date | None = None,
 ) -> list[SkpdRow]:
-    """KPIs per SKPD, for complaints of ``region`` (all if ``None``), in [since, until]."""
-    tz_cache: dict[str, Any] = {}
+    """KPIs per SKPD, for complaints of ``region`` (all if ``None``), in [since, until].
 
-    def local_day(at: datetime, reg: str) -> date:
-        tz = tz_cache.setdefault(reg, policy.timezone(reg))
-        return at.astimezone(tz).date()
-
-    def in_period(at: datetime, reg: str) -> bool:
-        day = local_day(at, reg)
-        return (since is None or day >= since) and (until is None or day <= until)
-
-    conditions: list[ColumnElement[bool]] = [events_table.c.type.in_(_TYPES)]
-    if region is not None:
-        conditions.append(events_table.c.region == region)
-    query = (
-        select(
-            events_table.c.complaint_id,
-            events_table.c.type,
-            events_table.c.occurred_at,
-            events_table.c.skpd,
-            events_table.c.region,
-        )
-        .where(and_(*conditions))
-        .order_by(events_table.c.complaint_id, events_table.c.seq)
-    )
-    dispatched: dict[tuple[str, str], tuple[datetime, str]] = {}
-    answered: dict[tuple[str, str], datetime] = {}
-    escalations: defaultdict[str, int] = defaultdict(int)
-    settled: defaultdict[str, int] = defaultdict(int)
+    ``since`` and ``until`` are local dates in each region's time zone, both included;
+    ``None`` leaves that side of the period open.
+    """
+    windows = period_windows(policy, region=region, since=since, until=until)
     with store.connect("building the report") as conn:
-        for complaint_id, kind, occurred_at, skpd, reg in conn.execute(query):
-            skpd = skpd or ""
-            key = (complaint_id, skpd)
-            if kind == "complaint.dispatched":
-                dispatched.setdefault(key, (occurred_at, reg))
-            elif kind == "complaint.followed_up":
-                answered.setdefault(key, occurred_at)
-            elif kind == "complaint.escalated" and in_period(occurred_at, reg):
-                escalations[skpd] += 1
-            elif kind == "complaint.resolved" and in_period(occurred_at, reg):
-                settled[skpd] += 1
-        breach_conditions: list[ColumnElement[bool]] = [
-            clocks_table.c.stopped_at.is_(None),
-            clocks_table.c.breached_at.is_not(None),
-        ]
-        if region is not None:
-            breach_conditions.append(clocks_table.c.region == region)
-        open_breaches: defaultdict[str, int] = defaultdict(int)
-        for (skpd,) in conn.execute(select(clocks_table.c.skpd).where(and_(*breach_conditions))):
-            open_breaches[skpd or ""] += 1
+        if store.dialect == "postgresql":
+            # One snapshot for every query, so the spans are those of the counted rows.
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        facts = fetch_report_facts(conn, windows, region=region)
+    return aggregate(facts, policy)
 
-    received: defaultdict[str, int] = defaultdict(int)
-    followed: defaultdict[str, int] = defaultdict(int)
-    durations: defaultdict[str, list[int]] = defaultdict(list)
-    for (complaint_id, skpd), (at, reg) in dispatched.items():
-        if not in_period(at, reg):
-            continue
-        received[skpd] += 1
-        answer = answered.get((complaint_id, skpd))
-        if answer is not None and answer >= at:
-            followed[skpd] += 1
-            tz = tz_cache.setdefault(reg, policy.timezone(reg))
-            durations[skpd].append(working_days_elapsed(at, answer, tz, policy.calendar))
 
-    skpds = sorted((set(received) | set(open_breaches) | set(escalations) | set(settled)) - {""})
+def aggregate(facts: ReportFacts, policy: Policy) -> list[SkpdRow]:
+    """The report's rows from the database's counts and spans (no database involved).
+
+    One row per SKPD with any count, sorted by SKPD. Working days are counted with the
+    policy's calendar, in the time zone of each complaint's region.
+    """
+    days: dict[str, list[int]] = {}
+    for span in facts.spans:
+        tz = policy.timezone(span.region)
+        elapsed = working_days_elapsed(span.dispatched_at, span.answered_at, tz, policy.calendar)
+        days.setdefault(span.skpd, []).append(elapsed)
     rows = []
-    for skpd in skpds:
-        days = sorted(durations[skpd])
+    for counts in sorted(facts.counts, key=lambda c: c.skpd):
+        if not counts.skpd:
+            continue
+        spans = sorted(days.get(counts.skpd, []))
+        answerable = counts.received - counts.returned
         rows.append(
             SkpdRow(
-                skpd=skpd,
-                received=received[skpd],
-                followed_up=followed[skpd],
-                follow_up_rate=round(followed[skpd] / received[skpd], 4)
-                if received[skpd]
-                else None,
-                median_follow_up_working_days=statistics.median(days) if days else None,
-                p90_follow_up_working_days=_percentile(days, 0.9),
-                open_breaches=open_breaches[skpd],
-                escalations=escalations[skpd],
-                settled=settled[skpd],
+                skpd=counts.skpd,
+                received=counts.received,
+                followed_up=counts.followed_up,
+                follow_up_rate=round(counts.followed_up / answerable, 4) if answerable else None,
+                median_follow_up_working_days=statistics.median(spans) if spans else None,
+                p90_follow_up_working_days=_percentile(spans, 0.9),
+                open_breaches=counts.open_breaches,
+                escalations=counts.escalations,
+                returned=counts.returned,
+                settled=counts.settled,
+                auto_closed=counts.auto_closed,
             )
         )
     return rows
@@ -148,5 +106,6 @@ def _percentile(sorted_values: list[int], fraction: float) -> float | None:
     """Nearest-rank percentile: the smallest value with at least ``fraction`` at or below."""
     if not sorted_values:
         return None
-    rank = max(1, -(-len(sorted_values) * fraction // 1))
-    return float(sorted_values[int(rank) - 1])
+    # Rounded first: 10 * 0.9 is 9.000000000000002 in floating point, and rank 9 is meant.
+    rank = max(1, math.ceil(round(len(sorted_values) * fraction, 9)))
+    return float(sorted_values[rank - 1])

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.store import DEFAULT_DATABASE_URL, redact_url
 from engine.topics import Topics
 
-__all__ = ["Settings"]
+__all__ = ["Duration", "Settings", "parse_duration"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """``300``, ``"300"``, ``"300s"``, ``"5m"``, ``"1h"``, ``"1d"`` -> a timedelta.
+
+    A bare number is seconds. Anything else (a timedelta, an ISO 8601 ``PT5M``) is left
+    to pydantic, which names the setting when it cannot read it.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            number, unit = match.groups()
+            return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
+    return value
+
+
+#: A non-negative duration setting, read as seconds or with a unit (ms, s, m, h, d).
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class Settings(BaseSettings):
@@ -38,6 +63,10 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: str | None = None
     kafka_ssl_password: SecretStr | None = None
     kafka_ssl_check_hostname: bool = True
+    #: ``LAPORFLOW_MAX_FUTURE_SKEW``: how far ahead of the engine's clock a command's
+    #: ``issued_at`` may be (seconds, or "300s", "5m", "1h"); later ones are invalid
+    #: (``issued_at_out_of_range``, CONTRACT §4).
+    max_future_skew: Duration = Field(default=timedelta(minutes=5), ge=timedelta(0))
 
     @property
     def topics(self) -> Topics:

@@ -76,7 +76,13 @@ class EngineRuntime:
         ensure_topics(
             settings.kafka_bootstrap, topics.all(), settings.partitions, client_config=security
         )
-        self.processor = Processor(self.store, policy=self.policy, topics=topics, clock=clock)
+        self.processor = Processor(
+            self.store,
+            policy=self.policy,
+            topics=topics,
+            clock=clock,
+            max_future_skew=settings.max_future_skew,
+        )
         self.consumer = CommandConsumer(
             self.processor,
             bootstrap=settings.kafka_bootstrap,

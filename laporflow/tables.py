@@ -19,7 +19,9 @@ _COLUMNS = (
     "p90 HK",
     "open breaches",
     "escalations",
+    "returned",
     "settled",
+    "auto-closed",
 )
 
 
@@ -29,7 +31,12 @@ def _days(value: float | None) -> str:
 
 
 def kpi_table(rows: Iterable[SkpdRow], title: str) -> Table:
-    """The per-SKPD KPI table (HK = hari kerja, working days)."""
+    """The per-SKPD KPI table (HK = hari kerja, working days).
+
+    The rate is followed up / (received - returned): returns (bukan wewenang) are not
+    the SKPD's to answer. Settled counts complaints, once each; auto-closed is how many
+    of those the system closed after the complainant's silence.
+    """
     table = Table(title=title)
     for col in _COLUMNS:
         table.add_column(col, justify="left" if col == "SKPD" else "right")
@@ -43,6 +50,8 @@ def kpi_table(rows: Iterable[SkpdRow], title: str) -> Table:
             _days(row.p90_follow_up_working_days),
             str(row.open_breaches),
             str(row.escalations),
+            str(row.returned),
             str(row.settled),
+            str(row.auto_closed),
         )
     return table

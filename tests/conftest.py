@@ -1,45 +1,28 @@
 """Shared pytest fixtures and hooks.
 
-Services (Apache Kafka, PostgreSQL) come from ``scripts/services.py``: a session fixture
+Services (Apache Kafka, PostgreSQL) come from the ``devservices`` package: a session fixture
 uses the externally provided address when its environment variable is set (as under
-``scripts/services.py run``), otherwise starts the service itself and stops, at session
+``python -m devservices run``), otherwise starts the service itself and stops, at session
 end, only what it started.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+import devservices as services
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 CHAOS_DIR = Path(__file__).resolve().parent / "chaos"
-
-
-def _load_services() -> ModuleType:
-    """Import scripts/services.py (not a package) under a private module name."""
-    name = "_laporflow_services"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "services.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-services = _load_services()
 
 
 # --------------------------------------------------------------------------- hooks

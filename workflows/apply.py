@@ -90,22 +90,38 @@ def decide(
 ) -> Outcome:
     """Fire the complaint's timers due before ``command``, then apply ``command``.
 
+    The timers are kept only when the command is applied: a rejected or duplicate
+    command returns the complaint unchanged, with just its ``command.rejected`` event.
+
     ``source`` identifies the record the command came from (topic/partition/offset): it
     makes the id of a ``command.rejected`` event unique per record, so the same command
     id rejected twice gives two events, and a replay of one record gives the same id.
     """
     timer_events: list[Event] = []
     timer_transitions: list[tuple[str, str]] = []
+    before = complaint
     if complaint is not None:
         complaint, fired, moved = _fire(complaint, command.issued_at, registry, policy, now)
         timer_events.extend(fired)
         timer_transitions.extend(moved)
     outcome = _apply(complaint, command, registry, policy, now, source)
+    if outcome.kind != "applied":
+        # A rejected or duplicate command is judged at its own time, but its time moves
+        # no clock: a bogus ``issued_at`` must not breach the complaint early. The
+        # timers it passed fire when the watermark passes them, or before the
+        # complaint's next applied command.
+        return Outcome(
+            kind=outcome.kind,
+            complaint=before,
+            events=outcome.events,
+            reason=outcome.reason,
+            detail=outcome.detail,
+        )
     if not timer_events:
         return outcome
     return Outcome(
         kind=outcome.kind,
-        complaint=outcome.complaint if outcome.complaint is not None else complaint,
+        complaint=outcome.complaint,
         events=(*timer_events, *outcome.events),
         reason=outcome.reason,
         detail=outcome.detail,

@@ -1,8 +1,8 @@
 """A private Kafka broker and PostgreSQL server that a test may stop and start.
 
 The shared services (9092 / 55432) serve other test runs and must never be touched, so
-the restart tests start their own on free ports with ``scripts/services.py`` and stop
-them at the end. ``scripts/services.py`` stops a broker by wiping its data; a *restart*
+the restart tests start their own on free ports with ``devservices`` and stop
+them at the end. ``devservices`` stops a broker by wiping its data; a *restart*
 must keep it, so :meth:`PrivateKafka.stop` only ends the process (controlled shutdown,
 SIGTERM) and :meth:`PrivateKafka.start` launches it again on the same data folder.
 """
@@ -13,6 +13,7 @@ import json
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from tests.chaos.harness import free_port
@@ -21,9 +22,13 @@ __all__ = ["PrivateKafka", "PrivatePostgres"]
 
 
 def _services() -> Any:
-    from tests.conftest import services
+    """The devservices modules' names (private helpers included) in one namespace."""
+    from devservices import common, kafka, kafka_jars, kafka_probe, postgres
 
-    return services
+    names: dict[str, Any] = {}
+    for module in (common, kafka_jars, kafka_probe, kafka, postgres):
+        names.update(vars(module))
+    return SimpleNamespace(**names)
 
 
 class PrivateKafka:
@@ -37,7 +42,7 @@ class PrivateKafka:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def create(self) -> None:
-        """Format and start a fresh broker (scripts/services.py)."""
+        """Format and start a fresh broker (devservices)."""
         with self.svc._locked(self.svc._kafka_lock(self.port)):
             self.svc._start_kafka(self.port, self.cport)
 
@@ -107,7 +112,7 @@ class PrivatePostgres:
         self.url = f"postgresql+psycopg://laporflow@127.0.0.1:{self.port}/laporflow"
 
     def create(self) -> None:
-        """initdb and start (scripts/services.py)."""
+        """initdb and start (devservices)."""
         with self.svc._locked(self.svc._pg_lock(self.port)):
             self.svc._start_postgres(self.port)
 

@@ -171,7 +171,7 @@ def test_dispatch_without_skpd_names_the_field() -> None:
     err = error_of(encode(raw(payload={})))
     assert err.code == "schema"
     assert "skpd" in err.message
-    assert err.context == {"command_id": "c-7f1e0001"}
+    assert err.context == {"command_id": "c-7f1e0001", "complaint_id": "HSU-2026-000123"}
 
 
 def test_unknown_payload_field() -> None:
@@ -298,3 +298,45 @@ def test_message_lists_at_most_five_problems() -> None:
     assert err.code == "schema"
     assert "... and " in err.message
     assert err.message.count(";") == 5
+
+
+# --- issued_at range (CONTRACT §4 "Time integrity") -------------------------------------
+
+LATEST = datetime(2026, 3, 2, 9, 20, tzinfo=WITA)
+
+
+@pytest.mark.parametrize(
+    "issued_at",
+    [
+        "2026-03-02T09:20:01+08:00",
+        "9999-12-31T23:59:59Z",
+        "1999-12-31T23:59:59Z",
+        "0001-01-01T00:00:00Z",
+    ],
+)
+def test_issued_at_out_of_range(issued_at: str) -> None:
+    with pytest.raises(InvalidCommandError) as info:
+        decode_command(encode(raw(issued_at=issued_at)), REGISTRY, latest=LATEST)
+    assert info.value.code == "issued_at_out_of_range"
+    assert issued_at in str(info.value)
+
+
+@pytest.mark.parametrize("issued_at", ["2026-03-02T09:20:00+08:00", "2000-01-01T00:00:00Z"])
+def test_issued_at_at_the_bounds_is_accepted(issued_at: str) -> None:
+    command = decode_command(encode(raw(issued_at=issued_at)), REGISTRY, latest=LATEST)
+    assert command.issued_at == datetime.fromisoformat(issued_at)
+
+
+@pytest.mark.parametrize(
+    "issued_at",
+    [
+        "2026-03-02t01:15:00z",
+        "2026-03-02t09:15:00+08:00",
+        "2026-03-02T01:15:00z",
+        "2026-03-02t01:15:00.5Z",
+    ],
+)
+def test_rfc3339_lowercase_t_and_z_are_accepted(issued_at: str) -> None:
+    command = decode_command(encode(raw(issued_at=issued_at)), REGISTRY)
+    assert command.issued_at == datetime.fromisoformat(issued_at.upper())
+    assert command.issued_at.utcoffset() is not None

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.errors import ConcurrencyError
+from engine.errors import ConcurrencyError, TopicRecreatedError
 from engine.processor import Processor
 from engine.store import Store
 from workflows.policy import Policy
@@ -170,3 +170,143 @@ def test_a_failing_command_is_dead_lettered_not_retried_forever(
     (dead,) = store.pending_outbox(10)
     assert dict(dead.headers)["error"] == b"processing_failed"
     assert store.progress(TOPIC, [0])[0].next_offset == 1
+
+
+# --- time integrity (CONTRACT §4) -------------------------------------------------------
+
+
+def _types(store: Store, cid: str) -> list[str]:
+    return [e.type for e in store.history(cid)]
+
+
+def test_only_applied_commands_move_the_watermark(store: Store) -> None:
+    # The engine's clock is far ahead, so every stamp below is in range (not invalid).
+    proc = processor(store, now=datetime(2028, 1, 1, tzinfo=UTC))
+    proc.process(lifecycle("HSU-1"))
+    dispatched = T0 + timedelta(hours=2)
+    assert store.progress(TOPIC, [0])[0].watermark == dispatched
+    late = T0 + timedelta(days=365)
+    bogus = [
+        # rejected: unknown complaint
+        command("verify", "HSU-9", late, "admin", {}),
+        # rejected: invalid transition on the open complaint
+        command("verify", "HSU-1", late, "admin", {}, n="-again"),
+        # duplicate: the applied verify's id, re-sent with another time
+        json.dumps(
+            {**json.loads(lifecycle("HSU-1")[1].value or b""), "issued_at": late.isoformat()}
+        ).encode(),
+        # invalid: no required payload fields
+        command("dispatch", "HSU-1", late, "admin", {}),
+    ]
+    records = [Rec(TOPIC, 0, 3 + i, b"HSU-1", v) for i, v in enumerate(bogus)]
+    result = proc.process(records)
+    assert (result.count("rejected"), result.count("duplicate"), result.count("invalid")) == (
+        2,
+        1,
+        1,
+    )
+    assert store.progress(TOPIC, [0])[0].watermark == dispatched
+    # The open complaint's follow_up clock (due 04-13) was not breached by them.
+    assert "complaint.sla_breached" not in _types(store, "HSU-1")
+    assert "complaint.sla_warning" not in _types(store, "HSU-1")
+
+
+def test_a_command_stamped_past_the_allowed_skew_is_dead_lettered(store: Store) -> None:
+    now = datetime(2026, 4, 6, 12, tzinfo=UTC)
+    proc = Processor(store, policy=Policy.default(), clock=lambda: now)
+    records = lifecycle("HSU-1")
+    records.append(
+        Rec(
+            TOPIC,
+            0,
+            3,
+            b"HSU-1",
+            command("follow_up", "HSU-1", now + timedelta(minutes=6), "skpd", {"note": "x"}),
+        )
+    )
+    records.append(
+        Rec(
+            TOPIC,
+            0,
+            4,
+            b"HSU-2",
+            command("submit", "HSU-2", datetime(1999, 12, 31, tzinfo=UTC), "complainant", SUBMIT),
+        )
+    )
+    result = proc.process(records)
+    assert result.count("invalid") == 2
+    dead = [r for r in store.pending_outbox(100) if r.topic == "lapor.dlq"]
+    assert [dict(r.headers)["error"] for r in dead] == [b"issued_at_out_of_range"] * 2
+    assert store.progress(TOPIC, [0])[0].watermark == T0 + timedelta(hours=2)
+    # Within the skew it applies.
+    ok = command("follow_up", "HSU-1", now + timedelta(minutes=4), "skpd", {"note": "x"}, n="2")
+    assert proc.process([Rec(TOPIC, 0, 5, b"HSU-1", ok)]).count("applied") == 1
+
+
+def _follow_up(cid: str, at: datetime) -> bytes:
+    return command("follow_up", cid, at, "skpd", {"note": "ditangani"})
+
+
+@pytest.mark.parametrize("polls", [1, 2])
+def test_a_timer_due_between_two_commands_fires_between_them(store: Store, polls: int) -> None:
+    # A and B are dispatched Monday 04-06; their follow_up clocks are due 04-13 23:59:59.
+    deadline = datetime(2026, 4, 13, 23, 59, 59, tzinfo=WITA)
+    records = lifecycle("HSU-A") + lifecycle("HSU-B", start=3)
+    records.append(Rec(TOPIC, 0, 6, b"HSU-A", _follow_up("HSU-A", deadline + timedelta(hours=1))))
+    records.append(Rec(TOPIC, 0, 7, b"HSU-B", _follow_up("HSU-B", deadline - timedelta(hours=1))))
+    proc = processor(store, now=datetime(2026, 5, 1, tzinfo=UTC))
+    if polls == 1:
+        proc.process(records)
+    else:
+        proc.process(records[:7])
+        proc.process(records[7:])
+    # A's follow_up moved the partition's clock past B's deadline before B's arrived.
+    assert _types(store, "HSU-B")[3:] == [
+        "complaint.sla_warning",
+        "complaint.sla_breached",
+        "complaint.escalated",
+        "complaint.followed_up",
+    ]
+    breach = store.history("HSU-B")[4]
+    assert (breach.seq, breach.occurred_at) == (5, deadline)
+
+
+def _skipped_total() -> float:
+    from engine.metrics import REGISTRY
+
+    value = REGISTRY.get_sample_value("laporflow_records_skipped_total", {"topic": TOPIC})
+    return value or 0.0
+
+
+def test_a_replay_of_every_outcome_is_skipped_and_counted(store: Store) -> None:
+    same_submit = command("submit", "HSU-1", T0, "complainant", SUBMIT, n="-again")
+    records = [
+        *lifecycle("HSU-1"),
+        Rec(TOPIC, 0, 3, b"HSU-1", same_submit),  # duplicate (same content, new id)
+        Rec(TOPIC, 0, 4, b"HSU-9", command("verify", "HSU-9", T0, "admin", {})),  # rejected
+        Rec(TOPIC, 0, 5, b"HSU-1", command("dispatch", "HSU-1", T0, "admin", {})),  # invalid
+        Rec(TOPIC, 0, 6, b"junk", b"\x00"),  # invalid, no command id at all
+    ]
+    proc = processor(store)
+    first = proc.process(records)
+    assert (first.count("applied"), first.count("duplicate"), first.count("rejected")) == (3, 1, 1)
+    before = _skipped_total()
+    # The process died before committing Kafka offsets: everything comes back.
+    result = proc.process(records)
+    assert result.skipped == 7
+    assert result.outcomes == {}
+    assert _skipped_total() - before == 7
+    assert [e.seq for e in store.history("HSU-1")] == [1, 2, 3]
+
+
+def test_a_recreated_topic_fails_loudly_instead_of_dropping_records(store: Store) -> None:
+    proc = processor(store)
+    proc.process(lifecycle("HSU-1"))
+    # The topic was deleted and created again: offsets start at 0 with new commands.
+    fresh = lifecycle("HSU-2")[:2]
+    with pytest.raises(TopicRecreatedError, match="recreated") as info:
+        proc.process(fresh)
+    assert "DELETE FROM partition_progress" in str(info.value)
+    assert info.value.context["command_id"] == "c-submit-HSU-2"
+    assert store.complaint("HSU-2") is None
+    assert store.progress(TOPIC, [0])[0].next_offset == 3

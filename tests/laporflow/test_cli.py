@@ -140,18 +140,22 @@ HSU_ROWS = [
         "p90_follow_up_working_days": 6.0,
         "open_breaches": 1,
         "escalations": 4,
+        "returned": 0,
         "settled": 0,
+        "auto_closed": 0,
     },
     {
         "skpd": "PUPR",
         "received": 2,
         "followed_up": 1,
-        "follow_up_rate": 0.5,
+        "follow_up_rate": 1.0,  # P2 was returned (bukan wewenang): 1 / (2 - 1)
         "median_follow_up_working_days": 3,
         "p90_follow_up_working_days": 3.0,
         "open_breaches": 0,
         "escalations": 0,
+        "returned": 1,
         "settled": 1,
+        "auto_closed": 0,
     },
 ]
 
@@ -174,6 +178,9 @@ def test_report_json(runner: CliRunner, db_url: str) -> None:
             "median_follow_up_working_days",
             "open_breaches",
             "escalations",
+            "returned",
+            "settled",
+            "auto_closed",
         } <= set(row)
     dinkes = rows[0]
     assert (dinkes["received"], dinkes["followed_up"], dinkes["follow_up_rate"]) == (5, 4, 0.8)
@@ -196,7 +203,9 @@ def test_report_json_period(runner: CliRunner, db_url: str) -> None:
             "p90_follow_up_working_days": None,
             "open_breaches": 1,
             "escalations": 1,
+            "returned": 0,
             "settled": 0,
+            "auto_closed": 0,
         }
     ]
 
@@ -206,8 +215,22 @@ def test_report_table(runner: CliRunner, db_url: str) -> None:
     assert result.exit_code == 0, result.output
     lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
     cells = {skpd: [c.strip() for c in line.split("│")[1:-1]] for skpd, line in lines.items()}
-    assert cells["DINKES"] == ["DINKES", "4", "3", "75%", "2", "6", "1", "4", "0"]
-    assert cells["PUPR"] == ["PUPR", "2", "1", "50%", "3", "3", "0", "0", "1"]
+    header = next(line for line in result.stdout.splitlines() if "┃ SKPD" in line)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == [
+        "SKPD",
+        "received",
+        "followed up",
+        "rate",
+        "median HK",
+        "p90 HK",
+        "open breaches",
+        "escalations",
+        "returned",
+        "settled",
+        "auto-closed",
+    ]
+    assert cells["DINKES"] == ["DINKES", "4", "3", "75%", "2", "6", "1", "4", "0", "0", "0"]
+    assert cells["PUPR"] == ["PUPR", "2", "1", "100%", "3", "3", "0", "0", "1", "1", "0"]
 
 
 @pytest.mark.parametrize("flag", ["--since", "--until"])

@@ -9,7 +9,13 @@ from __future__ import annotations
 import pytest
 
 from workflows.complaint import COMPLAINT_WORKFLOW
-from workflows.definition import NEW, TransitionSpec, WorkflowDefinition
+from workflows.definition import (
+    NEW,
+    ClockRule,
+    TransitionSpec,
+    WorkflowDefinition,
+    WorkflowDefinitionError,
+)
 from workflows.payloads import NotePayload, Payload, ReasonPayload
 
 ROLES = ("complainant", "admin", "skpd", "system")
@@ -105,32 +111,115 @@ def test_roles_and_event_per_command(command: str) -> None:
     assert spec.event == EVENT_TYPES[command]
 
 
+def _diagram_edges(diagram: str) -> list[tuple[str, str, str]]:
+    """(source, destination, command) of each edge in the library's Mermaid export."""
+    edges = []
+    for line in diagram.splitlines():
+        arrow, _, label = line.strip().partition(": ")
+        if " --> " not in arrow or not label:
+            continue
+        source, dest = arrow.split(" --> ")
+        for command in label.split(" | "):
+            edges.append((source, dest, command.removesuffix(" [internal]")))
+    return edges
+
+
 def test_mermaid_lists_every_transition_exactly_once() -> None:
-    lines = COMPLAINT_WORKFLOW.mermaid().splitlines()
-    assert lines[0] == "stateDiagram-v2"
-    expected = {f"  {s} --> {d}: {c}" for (s, c), d in ALLOWED.items()}
-    transition_lines = [line for line in lines if ": " in line]
-    assert sorted(transition_lines) == sorted(expected)
-    assert "  archived --> [*]" in lines
-    assert f"  [*] --> {NEW}" in lines
+    diagram = COMPLAINT_WORKFLOW.mermaid()
+    assert "stateDiagram-v2" in diagram.splitlines()
+    expected = [(s, d, c) for (s, c), d in ALLOWED.items()]
+    assert sorted(_diagram_edges(diagram)) == sorted(expected)
+    assert "  archived --> [*]" in diagram.splitlines()
+    assert f"  [*] --> {NEW}" in diagram.splitlines()
 
 
 def _definition(
-    transitions: tuple[TransitionSpec, ...], models: dict[str, type[Payload]]
+    transitions: tuple[TransitionSpec, ...],
+    models: dict[str, type[Payload]],
+    *,
+    states: tuple[str, ...] = ("open", "closed"),
+    clock_rules: dict[str, ClockRule] | None = None,
+    escalating: frozenset[str] = frozenset(),
 ) -> WorkflowDefinition:
     return WorkflowDefinition(
         name="tiny",
         version=1,
-        states=("open", "closed"),
+        states=states,
         final_states=frozenset({"closed"}),
         transitions=transitions,
         payload_models=models,
+        clock_rules=clock_rules or {},
+        escalating_clocks=escalating,
     )
 
 
+def _spec(command: str, sources: tuple[str, ...], dest: str | None) -> TransitionSpec:
+    return TransitionSpec(command, sources, dest, frozenset({"admin"}), f"x.{command}")
+
+
+OPEN = _spec("open", (NEW,), "open")
+CLOSE = _spec("close", ("open",), "closed")
+MODELS: dict[str, type[Payload]] = {"open": NotePayload, "close": NotePayload}
+
+
+def test_a_made_up_source_state_is_refused() -> None:
+    bad = _spec("close", ("opne",), "closed")
+    with pytest.raises(WorkflowDefinitionError, match="'close' leaves unknown state 'opne'"):
+        _definition((OPEN, bad), MODELS)
+
+
+def test_a_misspelled_destination_is_refused_with_a_hint() -> None:
+    bad = _spec("close", ("open",), "closd")
+    with pytest.raises(
+        WorkflowDefinitionError, match="unknown state 'closd' \\(did you mean 'closed'\\?\\)"
+    ):
+        _definition((OPEN, bad), MODELS)
+
+
+def test_an_unreachable_state_is_refused() -> None:
+    with pytest.raises(WorkflowDefinitionError, match="states \\['limbo'\\] cannot be reached"):
+        _definition((OPEN, CLOSE), MODELS, states=("open", "closed", "limbo"))
+
+
+def test_a_final_state_with_an_exit_is_refused() -> None:
+    reopen = _spec("reopen", ("closed",), "open")
+    models = {**MODELS, "reopen": NotePayload}
+    with pytest.raises(WorkflowDefinitionError, match="final state 'closed' has exits"):
+        _definition((OPEN, CLOSE, reopen), models)
+
+
+def test_a_payload_model_without_a_transition_is_refused() -> None:
+    models = {**MODELS, "escalate": NotePayload}
+    with pytest.raises(
+        WorkflowDefinitionError, match="payload models for commands without a transition"
+    ):
+        _definition((OPEN, CLOSE), models)
+
+
+def test_a_clock_rule_without_a_transition_is_refused() -> None:
+    rules = {"open": ClockRule(starts=("sla",)), "snooze": ClockRule(pauses=True)}
+    with pytest.raises(
+        WorkflowDefinitionError, match="clock rules for commands without a transition"
+    ):
+        _definition((OPEN, CLOSE), MODELS, clock_rules=rules)
+
+
+def test_an_escalating_clock_no_command_starts_is_refused() -> None:
+    with pytest.raises(WorkflowDefinitionError, match="clocks \\['sla'\\] are named but"):
+        _definition((OPEN, CLOSE), MODELS, escalating=frozenset({"sla"}))
+
+
+def test_every_flaw_is_named_in_one_message() -> None:
+    bad = _spec("close", ("opne",), "closd")
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        _definition((OPEN, bad), MODELS, states=("open", "closed", "limbo"))
+    message = str(caught.value)
+    assert "'opne'" in message
+    assert "limbo" in message
+
+
 def test_a_well_formed_small_definition_compiles() -> None:
-    close = TransitionSpec("close", ("open",), "closed", frozenset({"admin"}), "x.closed")
-    definition = _definition((close,), {"close": NotePayload})
+    definition = _definition((OPEN, CLOSE), MODELS)
     assert definition.allows("open", "close")
     assert definition.destination("open", "close") == "closed"
     assert not definition.allows("closed", "close")

@@ -1,0 +1,938 @@
+"""End-to-end benchmarks as a user feels them: ``make bench`` and ``make bench-quick``.
+
+Everything runs on the real local Kafka and PostgreSQL (started by scripts/services.py),
+with the engine as a real ``laporflow run`` process; this script produces commands and
+reads ``lapor.events`` like any other client of the contract. It measures:
+
+* ``engine_transitions_per_s``: a backlog of full lifecycles (submit, verify, dispatch,
+  follow_up, resolve) produced first, then the engine started; transitions per second
+  from the first of their events on ``lapor.events`` to the last.
+* ``raw_pipe_per_s`` and ``ratio``: a bare kafka-python consume -> json.loads -> produce
+  process over the same records and partitions, timed the same way, in the same run.
+* ``latency_ms_p50`` / ``_p99``: command produced -> its event consumed, at a steady rate.
+* With ``stored`` complaints in the database (1,000,000 for ``make bench``), of which
+  ``due`` have a follow-up clock already past its deadline: ``timer_burst_s`` (the engine
+  starts and fires every due timer: warning, breach, three escalations) and
+  ``latency_ms_p99_during_burst`` (steady commands meanwhile), ``gauge_refresh_ms_1m``,
+  ``report_ms_1m`` (one month), and ``us_per_transition_1m`` against
+  ``us_per_transition_10k`` (the same batch of commands applied in-process with 10,000
+  complaints stored).
+* ``rss_mb_peak``: the engine's peak resident memory (its process and the relay child).
+
+Stored complaints are seeded through the engine's own ``Store.write`` (no engine run),
+so the tables hold what the engine itself would have written. Prints a table and writes
+``bench/results.json``. Numbers are what was measured; nothing is rounded up or filtered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
+
+from engine.report import build_report
+from engine.store import Store
+from laporflow.runtime import refresh_gauges
+from producers.kafka_io import ensure_topics
+from workflows.apply import clock_next_due, event_id_for
+from workflows.model import Actor, ClockState, ComplaintState, Event
+from workflows.policy import Policy
+from workflows.registry import WorkflowRegistry
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PARTITIONS = 6
+LIFECYCLE = (
+    ("submit", "complainant"),
+    ("verify", "admin"),
+    ("dispatch", "admin"),
+    ("follow_up", "skpd"),
+    ("resolve", "complainant"),
+)
+SKPDS = tuple(f"SKPD{i:02d}" for i in range(30))
+
+SIZES: dict[str, dict[str, int]] = {
+    # make bench-quick: the same measurements, smaller (under 3 minutes).
+    "quick": {"complaints": 4_000, "steady_s": 15, "rate": 500, "stored": 50_000, "due": 2_000},
+    # make bench: the sizes of issue 12.
+    "full": {
+        "complaints": 40_000,
+        "steady_s": 60,
+        "rate": 500,
+        "stored": 1_000_000,
+        "due": 10_000,
+    },
+}
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so long runs show where they are."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def command_bytes(kind: str, role: str, cid: str, at: datetime, n: int) -> tuple[str, bytes]:
+    """One contract command (CONTRACT §2) and its id."""
+    command_id = f"b-{cid}-{kind}"
+    payload: dict[str, Any] = {}
+    if kind == "submit":
+        payload = {
+            "title": "Jalan rusak",
+            "body": "Jalan desa berlubang sejak bulan lalu.",
+            "category": "infrastruktur",
+            "classification": "pengaduan",
+            "channel": "web",
+            "region": "HSU",
+        }
+    elif kind == "dispatch":
+        payload = {"skpd": SKPDS[n % len(SKPDS)]}
+    elif kind == "follow_up":
+        payload = {"note": "Sudah ditinjau dan dijadwalkan perbaikan."}
+    doc = {
+        "command_id": command_id,
+        "type": kind,
+        "complaint_id": cid,
+        "issued_at": at.isoformat(),
+        "actor": {"role": role, "id": f"bench-{role}"},
+        "payload": payload,
+    }
+    return command_id, json.dumps(doc, separators=(",", ":")).encode()
+
+
+def lifecycles(prefix: str, complaints: int, base: datetime) -> Iterator[tuple[str, str, bytes]]:
+    """(complaint id, command id, value) of full lifecycles, one complaint after another."""
+    for n in range(complaints):
+        cid = f"{prefix}-{n:07d}"
+        start = base + timedelta(seconds=n)
+        for step, (kind, role) in enumerate(LIFECYCLE):
+            command_id, value = command_bytes(kind, role, cid, start + timedelta(minutes=step), n)
+            yield cid, command_id, value
+
+
+def partition_of(key: str) -> int:
+    """The partition kafka-python's default partitioner gives ``key``."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+
+
+# --- Kafka helpers --------------------------------------------------------------------
+
+
+def producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+
+
+@dataclass
+class Arrivals:
+    """Arrival times on a topic, per key of interest (command id), read by a thread."""
+
+    wanted: set[str] | None = None
+    first: float | None = None
+    last: float | None = None
+    count: int = 0
+    at: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def watch(
+    bootstrap: str, topic: str, arrivals: Arrivals, stop: threading.Event, key_of: str
+) -> threading.Thread:
+    """Read ``topic`` from the start; note when each wanted id arrives.
+
+    ``key_of`` names the JSON field that identifies a record: ``causation_id`` on events
+    (the command that caused it), ``command_id`` on the raw pipe's output.
+    """
+
+    def run() -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_bytes=8 * 1024 * 1024,
+        )
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=200, max_records=5000)
+            now = time.perf_counter()
+            for batch in polled.values():
+                for record in batch:
+                    ident = json.loads(record.value).get(key_of)
+                    with arrivals.lock:
+                        if arrivals.wanted is not None and ident not in arrivals.wanted:
+                            continue
+                        if ident in arrivals.at:
+                            continue  # a repeat (at-least-once): first arrival counts
+                        arrivals.at[ident] = now
+                        arrivals.count += 1
+                        arrivals.first = arrivals.first or now
+                        arrivals.last = now
+        consumer.close()
+
+    thread = threading.Thread(target=run, name=f"watch-{topic}", daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(arrivals: Arrivals, n: int, what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    last_report = 0.0
+    while arrivals.count < n:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: only {arrivals.count}/{n} after {timeout_s:.0f} s")
+        if time.monotonic() - last_report > 5:
+            log(f"{what}: {arrivals.count}/{n}")
+            last_report = time.monotonic()
+        time.sleep(0.05)
+
+
+def rate(arrivals: Arrivals, n: int) -> float:
+    assert arrivals.first is not None and arrivals.last is not None
+    return n / max(arrivals.last - arrivals.first, 1e-9)
+
+
+# --- the raw pipe ---------------------------------------------------------------------
+
+
+def pipe_worker(bootstrap: str, source: str, sink: str, n: int) -> None:
+    """The baseline: consume, parse, produce, nothing else (a process of its own)."""
+    consumer = KafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"pipe-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=1000,
+    )
+    out = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    seen = 0
+    while seen < n:
+        for tp, batch in consumer.poll(timeout_ms=500).items():
+            for record in batch:
+                doc = json.loads(record.value)
+                body = {"command_id": doc["command_id"], "type": doc["type"]}
+                out.send(
+                    sink, key=record.key, value=json.dumps(body).encode(), partition=tp.partition
+                )
+                seen += 1
+        consumer.commit()
+    out.flush()
+    out.close()
+    consumer.close()
+
+
+# --- the engine process ---------------------------------------------------------------
+
+
+class Engine:
+    """``laporflow run`` as a real process."""
+
+    def __init__(self, bootstrap: str, database_url: str, prefix: str, port: int) -> None:
+        env = {
+            **os.environ,
+            "LAPORFLOW_KAFKA_BOOTSTRAP": bootstrap,
+            "LAPORFLOW_DATABASE_URL": database_url,
+            "LAPORFLOW_TOPIC_PREFIX": prefix,
+            "LAPORFLOW_PARTITIONS": str(PARTITIONS),
+            "LAPORFLOW_METRICS_PORT": str(port),
+            "LAPORFLOW_GROUP_ID": f"{prefix}engine",
+            "PYTHONPATH": str(REPO),
+        }
+        self.log_path = Path(f"/tmp/laporflow-bench-{prefix.rstrip('.')}.log")
+        self._log = self.log_path.open("wb")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "laporflow", "run", "--log-level", "WARNING"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _pids(self) -> list[int]:
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        return pids
+
+    def _sample(self) -> None:
+        """Peak RSS of the engine and its relay child (VmHWM is per process)."""
+        while not self._stop.wait(0.5):
+            total = 0
+            for pid in self._pids():
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            total += int(line.split()[1])
+                except OSError:
+                    continue
+            self.peak_kib = max(self.peak_kib, total)
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"the engine exited ({self.process.returncode}):\n{tail}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+# --- steady load ----------------------------------------------------------------------
+
+
+def steady(
+    bootstrap: str, topic: str, arrivals: Arrivals, prefix: str, per_s: int, seconds: int
+) -> list[float]:
+    """Send lifecycles at ``per_s`` commands a second; return each command's latency (ms)."""
+    out = producer(bootstrap)
+    sent: dict[str, float] = {}
+    total = per_s * seconds
+    begin = time.perf_counter()
+    now = datetime.now(UTC)
+    for k in range(total):
+        n, step = divmod(k, len(LIFECYCLE))
+        kind, role = LIFECYCLE[step]
+        cid = f"{prefix}-{n:06d}"
+        # issued "now": the commands are live, not a backfill.
+        command_id, value = command_bytes(kind, role, cid, now + timedelta(seconds=k / per_s), n)
+        with arrivals.lock:
+            assert arrivals.wanted is not None
+            arrivals.wanted.add(command_id)
+        due = begin + k / per_s
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        sent[command_id] = time.perf_counter()
+        out.send(topic, key=cid.encode(), value=value)
+    out.flush()
+    out.close()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with arrivals.lock:
+            if all(c in arrivals.at for c in sent):
+                break
+        time.sleep(0.1)
+    with arrivals.lock:
+        missing = [c for c in sent if c not in arrivals.at]
+        if missing:
+            raise SystemExit(f"steady load: {len(missing)} of {len(sent)} commands gave no event")
+        return [(arrivals.at[c] - t) * 1000 for c, t in sent.items()]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+# --- seeding stored complaints ------------------------------------------------------
+
+
+def seed(database_url: str, stored: int, due: int, now: datetime, label: str) -> None:
+    """``stored`` dispatched complaints with running clocks; ``due`` of them overdue.
+
+    Each has its submitted/verified/dispatched events spread over the past year, so the
+    report and the gauges read a history of realistic size. Rows are exactly what
+    ``Store.write`` stores (the complaint's JSON comes from the model itself, as a
+    template); they are loaded with PostgreSQL COPY, because a million complaints through
+    the engine would take longer than the benchmark.
+    """
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    Store(database_url).migrate()
+    registry, policy = WorkflowRegistry.default(), Policy.default()
+    url = make_url(database_url).set(drivername="postgresql")
+    actor = Actor(role="admin", id="bench-admin").model_dump_json()
+    started = time.perf_counter()
+    with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
+        cur = conn.cursor()
+        chunk = 50_000
+        for first in range(0, stored, chunk):
+            rows = [
+                _seed_rows(n, label, n < due, now, registry, policy, actor)
+                for n in range(first, min(first + chunk, stored))
+            ]
+            for table, columns, index in (
+                ("complaints", _COMPLAINT_COLS, 0),
+                ("sla_clocks", _CLOCK_COLS, 1),
+                ("events", _EVENT_COLS, 2),
+            ):
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        for values in row[index]:
+                            copy.write_row(values)
+            conn.commit()
+            done = min(first + chunk, stored)
+            log(
+                f"seeded {done:,}/{stored:,} complaints "
+                f"({done / (time.perf_counter() - started):,.0f}/s)"
+            )
+        cur.execute("ANALYZE")
+        conn.commit()
+
+
+_COMPLAINT_COLS = (
+    "complaint_id",
+    "workflow",
+    "workflow_version",
+    "state",
+    "seq",
+    "region",
+    "skpd",
+    "category",
+    "partition",
+    "escalation_level",
+    "next_due_at",
+    "created_at",
+    "updated_at",
+    "data",
+)
+_CLOCK_COLS = (
+    "complaint_id",
+    "clock",
+    "region",
+    "skpd",
+    "started_at",
+    "deadline",
+    "warning_at",
+    "next_fire_at",
+    "paused_at",
+    "breached_at",
+    "escalation_level",
+    "stopped_at",
+)
+_EVENT_COLS = (
+    "event_id",
+    "complaint_id",
+    "seq",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "state",
+    "previous_state",
+    "region",
+    "skpd",
+    "causation_id",
+    "body",
+)
+
+
+_CID, _EID = "__CID__", "__EID__"
+_templates: dict[tuple[bool, int], Any] = {}
+
+
+def _seed_rows(
+    n: int,
+    label: str,
+    overdue: bool,
+    now: datetime,
+    registry: WorkflowRegistry,
+    policy: Policy,
+    actor_json: str,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The complaint, clock and event rows of one seeded complaint.
+
+    Times and SKPD depend on ``n % 300`` only, so the rows are built once per residue
+    through the real models and reused with the complaint's id (and event ids) put in.
+    """
+    key = (overdue, n % 300)
+    if key not in _templates:
+        _templates[key] = _template(n, overdue, now, registry, policy, actor_json)
+    complaint_row, clock_rows, event_rows = _templates[key]
+    cid = f"{label}-{n:07d}"
+    return (
+        [
+            (
+                cid,
+                *complaint_row[1:8],
+                partition_of(cid),
+                *complaint_row[9:13],
+                complaint_row[13].replace(_CID, cid),
+            )
+        ],
+        [(cid, *row[1:]) for row in clock_rows],
+        [
+            (
+                eid := event_id_for(cid, row[2]),
+                cid,
+                *row[2:10],
+                row[10].replace(_CID, cid),
+                row[11].replace(_CID, cid).replace(_EID, eid),
+            )
+            for row in event_rows
+        ],
+    )
+
+
+def _template(
+    n: int,
+    overdue: bool,
+    now: datetime,
+    registry: WorkflowRegistry,
+    policy: Policy,
+    actor_json: str,
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    cid = _CID
+    begun = now - timedelta(days=40 if overdue else 1 + n % 300)
+    dispatched_at = begun + timedelta(hours=2)
+    follow_deadline = now - timedelta(days=30) if overdue else now + timedelta(days=30 + n % 30)
+    skpd = SKPDS[n % len(SKPDS)]
+    clocks = {
+        "verification": ClockState(
+            name="verification",
+            started_at=begun,
+            limit=3,
+            deadline=begun + timedelta(days=3),
+            warning_at=begun + timedelta(days=2),
+            warned=True,
+            stopped_at=dispatched_at,
+        ),
+        "resolution": ClockState(
+            name="resolution",
+            started_at=begun,
+            limit=60,
+            deadline=now + timedelta(days=60),
+            warning_at=now + timedelta(days=50),
+        ),
+        "follow_up": ClockState(
+            name="follow_up",
+            started_at=dispatched_at,
+            limit=5,
+            deadline=follow_deadline,
+            warning_at=follow_deadline - timedelta(days=1),
+        ),
+    }
+    complaint = ComplaintState(
+        complaint_id=cid,
+        workflow="complaint",
+        workflow_version=1,
+        state="dispatched",
+        seq=3,
+        region="HSU",
+        category="infrastruktur",
+        classification="pengaduan",
+        skpd=skpd,
+        submit_fingerprint="bench",
+        created_at=begun,
+        updated_at=dispatched_at,
+        clocks=clocks,
+    )
+    due_map = clock_next_due(complaint, registry, policy)
+    next_due = min((d for d in due_map.values() if d), default=None)
+    complaint_row = (
+        cid,
+        "complaint",
+        1,
+        "dispatched",
+        3,
+        "HSU",
+        skpd,
+        "infrastruktur",
+        0,
+        0,
+        next_due,
+        begun,
+        dispatched_at,
+        complaint.model_dump_json(),
+    )
+    clock_rows = [
+        (
+            cid,
+            c.name,
+            "HSU",
+            skpd,
+            c.started_at,
+            c.deadline,
+            c.warning_at,
+            due_map.get(c.name),
+            None,
+            None,
+            0,
+            c.stopped_at,
+        )
+        for c in clocks.values()
+    ]
+    event_rows = []
+    for seq, (kind, state, prev, at) in enumerate(
+        (
+            ("complaint.submitted", "submitted", None, begun),
+            ("complaint.verified", "verified", "submitted", begun + timedelta(hours=1)),
+            ("complaint.dispatched", "dispatched", "verified", dispatched_at),
+        ),
+        start=1,
+    ):
+        event = Event(
+            event_id=_EID,
+            type=kind,
+            complaint_id=cid,
+            seq=seq,
+            occurred_at=at,
+            recorded_at=at,
+            state=state,
+            previous_state=prev,
+            region="HSU",
+            skpd=skpd if kind == "complaint.dispatched" else None,
+            causation_id=f"seed-{cid}-{seq}",
+            actor=Actor.model_validate_json(actor_json),
+            payload={},
+        )
+        event_rows.append(
+            (
+                event.event_id,
+                cid,
+                seq,
+                kind,
+                at,
+                at,
+                state,
+                prev,
+                "HSU",
+                event.skpd,
+                event.causation_id,
+                event.model_dump_json(),
+            )
+        )
+    return complaint_row, clock_rows, event_rows
+
+
+def us_per_transition(database_url: str, label: str, complaints: int) -> float:
+    """Apply ``complaints`` fresh lifecycles in-process, in batches of 1,000 records.
+
+    Issued long before any stored deadline, so no stored timer fires during the
+    measurement: it times applying commands against a table of the given size.
+    """
+    from engine.processor import Processor
+
+    @dataclass
+    class _Record:
+        topic: str
+        partition: int
+        offset: int
+        key: bytes
+        value: bytes
+
+    store = Store(database_url)
+    processor = Processor(store, policy=Policy.default())
+    base = datetime.now(UTC) - timedelta(days=400)
+    offsets = [0] * PARTITIONS
+    records = []
+    for cid, _, value in lifecycles(f"{label}-T", complaints, base):
+        p = partition_of(cid)
+        records.append(_Record("bench.us", p, offsets[p], cid.encode(), value))
+        offsets[p] += 1
+    started = time.perf_counter()
+    applied = 0
+    for i in range(0, len(records), 1000):
+        applied += processor.process(records[i : i + 1000]).count("applied")
+    elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed / applied * 1e6
+
+
+def decide_us(complaints: int) -> tuple[float, float]:
+    """Microseconds per command of the pure core: decode, and decide() alone."""
+    from engine.decode import decode_command
+    from workflows.apply import decide
+
+    registry, policy = WorkflowRegistry.default(), Policy.default()
+    values = [v for _, _, v in lifecycles("C", complaints, datetime(2026, 3, 2, 1, tzinfo=UTC))]
+    started = time.perf_counter()
+    commands = [decode_command(v, registry) for v in values]
+    decoded = time.perf_counter() - started
+    state: dict[str, ComplaintState] = {}
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for c in commands:
+        outcome = decide(state.get(c.complaint_id), c, registry=registry, policy=policy, now=now)
+        if outcome.complaint is not None:
+            state[c.complaint_id] = outcome.complaint
+    decided = time.perf_counter() - started
+    return decoded / len(values) * 1e6, decided / len(values) * 1e6
+
+
+def fresh_database(base_url: str, name: str) -> str:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def timed_ms(fn: Any, repeat: int = 3) -> float:
+    """The median of ``repeat`` timed calls, in milliseconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+def run(size: str) -> dict[str, Any]:
+    cfg = SIZES[size]
+    bootstrap = os.environ.get("LAPORFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    pg = os.environ.get("LAPORFLOW_TEST_DATABASE_URL") or os.environ.get("LAPORFLOW_DATABASE_URL")
+    if not pg or not pg.startswith("postgresql"):
+        raise SystemExit("run through `make bench` (needs PostgreSQL from scripts/services.py)")
+    results: dict[str, Any] = {"size": size, "sizes": cfg}
+    tag = uuid.uuid4().hex[:6]
+    decode_cost, decide_cost = decide_us(2000)
+    results["decode_us"] = round(decode_cost, 1)
+    results["decide_us"] = round(decide_cost, 1)
+    log(f"core: decode {results['decode_us']} us, decide {results['decide_us']} us per command")
+
+    # 1. Throughput from a backlog, against the raw pipe on the same records.
+    prefix = f"bench-{tag}."
+    topics = [f"{prefix}lapor.commands", f"{prefix}lapor.events", f"{prefix}lapor.dlq"]
+    pipe_topic = f"{prefix}pipe"
+    ensure_topics(bootstrap, [*topics, pipe_topic], PARTITIONS)
+    out = producer(bootstrap)
+    ids: set[str] = set()
+    base = datetime.now(UTC) - timedelta(days=30)
+    for cid, command_id, value in lifecycles(f"E{tag}", cfg["complaints"], base):
+        out.send(topics[0], key=cid.encode(), value=value)
+        ids.add(command_id)
+    out.flush()
+    out.close()
+    n = len(ids)
+    log(f"backlog: {n:,} commands over {cfg['complaints']:,} complaints produced")
+
+    stop = threading.Event()
+    piped = Arrivals(wanted=set(ids))
+    watch(bootstrap, pipe_topic, piped, stop, "command_id")
+    worker = subprocess.Popen(
+        [sys.executable, __file__, "--pipe-worker", bootstrap, topics[0], pipe_topic, str(n)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    wait_for(piped, n, "raw pipe", 600)
+    worker.wait(60)
+    results["raw_pipe_per_s"] = round(rate(piped, n), 1)
+    log(f"raw pipe: {results['raw_pipe_per_s']:,}/s")
+
+    database = fresh_database(pg, f"bench_e2e_{tag}")
+    events = Arrivals(wanted=set(ids))
+    watch(bootstrap, topics[1], events, stop, "causation_id")
+    engine = Engine(bootstrap, database, prefix, 19100)
+    wait_for(events, n, "engine", 900)
+    engine.check()
+    results["engine_transitions_per_s"] = round(rate(events, n), 1)
+    results["ratio"] = round(results["engine_transitions_per_s"] / results["raw_pipe_per_s"], 3)
+    log(f"engine: {results['engine_transitions_per_s']:,}/s (ratio {results['ratio']})")
+
+    latencies = steady(bootstrap, topics[0], events, f"S{tag}", cfg["rate"], cfg["steady_s"])
+    results["latency_ms_p50"] = round(percentile(latencies, 0.50), 1)
+    results["latency_ms_p99"] = round(percentile(latencies, 0.99), 1)
+    log(
+        f"steady {cfg['rate']}/s: p50 {results['latency_ms_p50']} ms, "
+        f"p99 {results['latency_ms_p99']} ms"
+    )
+    engine.stop()
+    peak = engine.peak_kib
+
+    # 2. Cost against the size of what is stored: 10k, then `stored` complaints.
+    small = fresh_database(pg, f"bench_10k_{tag}")
+    seed(small, 10_000, 0, datetime.now(UTC), f"K{tag}")
+    results["us_per_transition_10k"] = round(us_per_transition(small, f"K{tag}", 2000), 1)
+    log(f"us/transition with 10k stored: {results['us_per_transition_10k']}")
+
+    big = fresh_database(pg, f"bench_big_{tag}")
+    seed(big, cfg["stored"], cfg["due"], datetime.now(UTC), f"M{tag}")
+    suffix = "1m" if cfg["stored"] >= 1_000_000 else f"{cfg['stored'] // 1000}k"
+    results["stored_complaints"] = cfg["stored"]
+    results["us_per_transition_1m"] = round(us_per_transition(big, f"M{tag}", 2000), 1)
+    log(f"us/transition with {suffix} stored: {results['us_per_transition_1m']}")
+    store = Store(big)
+    policy = Policy.default()
+    today = datetime.now(UTC).date()
+    month_start = date(today.year, today.month, 1) - timedelta(days=1)
+    month_start = date(month_start.year, month_start.month, 1)
+    month_end = date(today.year, today.month, 1) - timedelta(days=1)
+    results["report_ms_1m"] = round(
+        timed_ms(lambda: build_report(store, policy, since=month_start, until=month_end)), 1
+    )
+    results["gauge_refresh_ms_1m"] = round(
+        timed_ms(lambda: refresh_gauges(store, datetime.now(UTC))), 1
+    )
+    store.close()
+    log(f"report {results['report_ms_1m']} ms, gauges {results['gauge_refresh_ms_1m']} ms")
+
+    # 3. The timer burst: `due` overdue complaints fire while steady commands flow.
+    prefix2 = f"burst-{tag}."
+    topics2 = [f"{prefix2}lapor.commands", f"{prefix2}lapor.events", f"{prefix2}lapor.dlq"]
+    ensure_topics(bootstrap, topics2, PARTITIONS)
+    due_ids = {f"timer:M{tag}-{k:07d}" for k in range(cfg["due"])}
+    burst = Arrivals(wanted=None)
+    fired: dict[str, int] = {}
+
+    def burst_watch() -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        parts = [TopicPartition(topics2[1], p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        while not stop.is_set():
+            for batch in consumer.poll(timeout_ms=200, max_records=5000).values():
+                now_t = time.perf_counter()
+                for record in batch:
+                    cause = json.loads(record.value).get("causation_id", "")
+                    # Timer events are caused by "timer:<complaint>:<clock>:<instant>".
+                    head = ":".join(cause.split(":")[:2])
+                    if head in due_ids:
+                        fired[head] = fired.get(head, 0) + 1
+                        burst.first = burst.first or now_t
+                        burst.last = now_t
+                        burst.count += 1
+        consumer.close()
+
+    threading.Thread(target=burst_watch, daemon=True).start()
+    live = Arrivals(wanted=set())
+    watch(bootstrap, topics2[1], live, stop, "causation_id")
+    engine = Engine(bootstrap, big, prefix2, 19101)
+    per_complaint = 5  # warning, breach, escalation levels 1-3
+    during = steady(
+        bootstrap, topics2[0], live, f"B{tag}", cfg["rate"], max(10, cfg["steady_s"] // 2)
+    )
+    wait_for(burst, cfg["due"] * per_complaint, "timer burst", 900)
+    engine.check()
+    assert burst.first is not None and burst.last is not None
+    results["timer_burst_s"] = round(burst.last - burst.first, 2)
+    results["timer_burst_from_start_s"] = round(burst.last - engine.started, 2)
+    results["timer_burst_events"] = burst.count
+    results["latency_ms_p99_during_burst"] = round(percentile(during, 0.99), 1)
+    engine.stop()
+    stop.set()
+    results["rss_mb_peak"] = round(max(peak, engine.peak_kib) / 1024, 1)
+    log(
+        f"burst {results['timer_burst_s']} s, "
+        f"p99 during {results['latency_ms_p99_during_burst']} ms"
+    )
+    return results
+
+
+def machine() -> dict[str, Any]:
+    import kafka
+    import sqlalchemy
+
+    kafka_version = "unknown"
+    libs = REPO / ".cache" / "kafka"
+    if libs.exists():
+        kafka_version = ", ".join(sorted(p.name for p in libs.iterdir()))
+    pg_version = subprocess.run(
+        ["bash", "-c", "ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "kafka": kafka_version,
+        "kafka_python": kafka.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "postgresql": pg_version or "unknown",
+    }
+
+
+#: Issue 12's targets: (key, "min" or "max", bound).
+TARGETS = {
+    "engine_transitions_per_s": ("min", 3000.0),
+    "ratio": ("min", 0.35),
+    "latency_ms_p99": ("max", 250.0),
+    "timer_burst_s": ("max", 5.0),
+    "latency_ms_p99_during_burst": ("max", 500.0),
+    "report_ms_1m": ("max", 1000.0),
+    "gauge_refresh_ms_1m": ("max", 1000.0),
+    "us_per_transition_1m_over_10k": ("max", 1.2),
+}
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, str]:
+    """Each target: "met" or "NOT met", from the measured value."""
+    out = {}
+    for key, (kind, bound) in TARGETS.items():
+        value = results.get(key)
+        if isinstance(value, (int, float)):
+            ok = value >= bound if kind == "min" else value <= bound
+            out[key] = "met" if ok else "NOT met"
+    return out
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"\nlapor-flow benchmark ({results['command']}; {results['machine']['cpus']} cores)")
+    print(f"{'measure':<32} {'value':>12}  target")
+    for key, value in results.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            kind, bound = TARGETS.get(key, ("", 0.0))
+            target = (
+                f"{'>=' if kind == 'min' else '<='} {bound:g}  {results['targets'][key]}"
+                if kind
+                else ""
+            )
+            print(f"{key:<32} {value:>12,}  {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (under 3 minutes)")
+    parser.add_argument("--pipe-worker", nargs=4, metavar=("BOOTSTRAP", "SRC", "DST", "N"))
+    args = parser.parse_args()
+    if args.pipe_worker:
+        bootstrap, source, sink, n = args.pipe_worker
+        pipe_worker(bootstrap, source, sink, int(n))
+        return
+    started = time.perf_counter()
+    results = run("quick" if args.quick else "full")
+    results["machine"] = machine()
+    results["when"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["command"] = "make bench-quick" if args.quick else "make bench"
+    results["us_per_transition_1m_over_10k"] = round(
+        results["us_per_transition_1m"] / results["us_per_transition_10k"], 3
+    )
+    results["targets"] = verdicts(results)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"\nwrote {HERE / 'results.json'} in {results['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

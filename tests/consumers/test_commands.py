@@ -1,0 +1,136 @@
+"""Unit tests of the command consumer's ownership and caught-up logic (no broker).
+
+The Kafka client is replaced by a small stand-in that answers the few calls the logic
+makes (assignment, highwater, position, end_offsets); the real broker is exercised by
+tests/integration/. What is tested here is the decision, not the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
+
+from consumers.commands import CommandConsumer, _Ownership
+from engine.metrics import METRICS
+
+TOPIC = "unit.lapor.commands"
+
+
+class FakeClient:
+    """Answers like KafkaConsumer for the partitions it is given."""
+
+    def __init__(
+        self,
+        positions: dict[int, int | None],
+        highwaters: dict[int, int | None],
+        ends: dict[int, int] | None = None,
+        *,
+        ends_fail: bool = False,
+    ) -> None:
+        self.positions = positions
+        self.highwaters = highwaters
+        self.ends = ends if ends is not None else {p: h or 0 for p, h in highwaters.items()}
+        self.ends_fail = ends_fail
+        self.end_offsets_calls: list[list[int]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(TOPIC, p) for p in self.positions}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.highwaters[tp.partition]
+
+    def position(self, tp: TopicPartition, timeout_ms: int = 0) -> int:
+        position = self.positions[tp.partition]
+        if position is None:
+            raise KafkaTimeoutError("no position yet")
+        return position
+
+    def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        tps = list(tps)
+        self.end_offsets_calls.append(sorted(tp.partition for tp in tps))
+        if self.ends_fail:
+            raise KafkaTimeoutError("broker gone")
+        return {tp: self.ends[tp.partition] for tp in tps}
+
+
+def consumer_with(client: FakeClient) -> CommandConsumer:
+    """A CommandConsumer around ``client``, without connecting anywhere."""
+    consumer = CommandConsumer.__new__(CommandConsumer)
+    consumer._consumer = client  # type: ignore[assignment]
+    consumer.topic = TOPIC
+    return consumer
+
+
+def lag(partition: int) -> float:
+    value = METRICS.registry.get_sample_value(
+        "laporflow_consumer_lag", {"topic": TOPIC, "partition": str(partition)}
+    )
+    assert value is not None
+    return value
+
+
+def test_a_partition_at_its_confirmed_end_is_caught_up() -> None:
+    client = FakeClient(positions={0: 10, 1: 4}, highwaters={0: 10, 1: 9})
+    assert consumer_with(client)._caught_up({}) == {0}
+    assert lag(0) == 0
+    assert lag(1) == 5
+
+
+def test_a_stale_cached_highwater_is_confirmed_with_a_real_end_offset() -> None:
+    # The cached highwater says 10, but the broker already holds 12: not caught up, so
+    # the watermark must not jump to the wall clock past the two unread commands.
+    client = FakeClient(positions={0: 10}, highwaters={0: 10}, ends={0: 12})
+    assert consumer_with(client)._caught_up({}) == set()
+    assert client.end_offsets_calls == [[0]]
+    assert lag(0) == 2
+
+
+def test_only_partitions_that_look_caught_up_are_confirmed() -> None:
+    client = FakeClient(positions={0: 3, 1: 7, 2: 5}, highwaters={0: 3, 1: 9, 2: 5})
+    assert consumer_with(client)._caught_up({}) == {0, 2}
+    assert client.end_offsets_calls == [[0, 2]]
+
+
+@pytest.mark.parametrize(
+    ("position", "highwater"),
+    [(None, 10), (10, None), (None, None)],
+    ids=["no-position", "no-highwater", "neither"],
+)
+def test_an_unknown_position_or_highwater_is_never_caught_up(
+    position: int | None, highwater: int | None
+) -> None:
+    client = FakeClient(positions={0: position}, highwaters={0: highwater})
+    assert consumer_with(client)._caught_up({}) == set()
+    assert client.end_offsets_calls == []
+
+
+def test_a_failed_end_offset_request_advances_nothing() -> None:
+    client = FakeClient(positions={0: 10}, highwaters={0: 10}, ends_fail=True)
+    assert consumer_with(client)._caught_up({}) == set()
+
+
+def test_ownership_follows_assignments_and_revocations() -> None:
+    ownership = _Ownership()
+    ownership.on_partitions_assigned([TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 3)])
+    assert ownership.snapshot() == {0, 3}
+    ownership.on_partitions_assigned([TopicPartition(TOPIC, 5)])
+    ownership.on_partitions_revoked([TopicPartition(TOPIC, 0)])
+    assert ownership.snapshot() == {3, 5}
+    snapshot = ownership.snapshot()
+    snapshot.add(99)  # a copy: callers cannot change what is owned
+    assert ownership.snapshot() == {3, 5}
+
+
+def test_a_revoked_partition_drops_its_lag_series() -> None:
+    METRICS.consumer_lag.labels(topic=TOPIC, partition="7").set(42)
+    ownership = _Ownership()
+    ownership.on_partitions_assigned([TopicPartition(TOPIC, 7)])
+    ownership.on_partitions_revoked([TopicPartition(TOPIC, 7)])
+    sample: Any = METRICS.registry.get_sample_value(
+        "laporflow_consumer_lag", {"topic": TOPIC, "partition": "7"}
+    )
+    assert sample is None
