@@ -41,7 +41,6 @@ from tests.integration.test_crash_recovery import (
     Db,
     EngineProcess,
     Produced,
-    _assert_exactly_once,
     _descendants,
     _produce,
     _read_topic,
@@ -73,7 +72,6 @@ __all__ = [
 ]
 
 REFERENCE_POLL = 500
-assert_exactly_once = _assert_exactly_once
 descendants = _descendants
 produce = _produce
 read_topic = _read_topic
@@ -309,6 +307,88 @@ def assert_history_sound(snap: Snapshot) -> None:
         assert got == list(range(1, row[3] + 1)), f"{complaint_id}: seqs {got}, row seq {row[3]}"
     assert set(seqs) <= set(snap.complaints)
     assert all(n == 1 for n in snap.outbox_events.values()), "an event queued twice"
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def assert_exactly_once(
+    db: Db, bootstrap: str, topics: Topics, produced: list[Produced], kinds: dict[str, int]
+) -> dict[str, int]:
+    """Every record has exactly one outcome; topics hold exactly the stored records.
+
+    Returns how many records each topic holds more than once (at-least-once publishing).
+    """
+    # Commands: each applied or rejected exactly once, at the position it was produced.
+    first_position: dict[str, tuple[int, int]] = {}
+    expected_outcome: dict[str, str] = {}
+    for p in produced:
+        if p.command_id is not None:
+            first_position.setdefault(p.command_id, (p.partition, p.offset))
+            expected_outcome[p.command_id] = (
+                "applied" if p.record.kind == "lifecycle" else "rejected"
+            )
+    invalid = {(p.partition, p.offset): p.record for p in produced if p.record.kind == "invalid"}
+    rows = db.rows('SELECT command_id, outcome, "partition", "offset" FROM processed_commands')
+    decided = [r for r in rows if r[1] != "invalid"]
+    outcomes = Counter(outcome for _, outcome, _, _ in decided)
+    assert outcomes == {
+        "applied": kinds["lifecycle"],
+        "rejected": kinds["forbidden"] + kinds["unknown_complaint"],
+    }
+    assert {cid: outcome for cid, outcome, _, _ in decided} == expected_outcome
+    assert {cid: (part, off) for cid, _, part, off in decided} == first_position
+    # An invalid record that had a command id is recorded as such, at its own position.
+    assert {(part, off) for _, o, part, off in rows if o == "invalid"} <= set(invalid)
+
+    # Stored history: seq 1..n per complaint, matching the complaint's own seq.
+    events = db.rows("SELECT event_id, complaint_id, seq, type FROM events")
+    seqs: dict[str, list[int]] = {}
+    for _, complaint_id, seq, _ in events:
+        if seq is not None:
+            seqs.setdefault(complaint_id, []).append(seq)
+    complaint_seq = dict(db.rows("SELECT complaint_id, seq FROM complaints"))
+    assert set(seqs) == set(complaint_seq)
+    for complaint_id, got in seqs.items():
+        assert sorted(got) == list(range(1, complaint_seq[complaint_id] + 1)), complaint_id
+    rejected_events = sum(1 for *_, kind in events if kind == "command.rejected")
+    assert rejected_events == kinds["forbidden"] + kinds["unknown_complaint"]
+
+    # Outbox: one row per stored event, one per dead letter, each written once.
+    outbox = db.rows("SELECT topic, event_id, headers FROM outbox")
+    event_rows = [event_id for topic, event_id, _ in outbox if topic == topics.events]
+    assert Counter(event_rows) == Counter(event_id for event_id, *_ in events)
+    dlq_rows = [dict(json.loads(h)) for topic, _, h in outbox if topic == topics.dlq]
+    assert len(dlq_rows) == kinds["invalid"]
+    assert {(int(h["source_partition"]), int(h["source_offset"])) for h in dlq_rows} == set(invalid)
+
+    # lapor.events: at least once; de-duplicated, exactly the stored events, in seq order.
+    by_id = {event_id: seq for event_id, _, seq, _ in events}
+    on_topic = read_topic(bootstrap, topics.events)
+    first_seen: dict[str, dict[str, Any]] = {}
+    for record in on_topic:
+        event = json.loads(record.value)
+        assert record.key.decode() == event["complaint_id"]
+        first_seen.setdefault(event["event_id"], event)
+    assert set(first_seen) == set(by_id)
+    order: dict[str, list[int]] = {}
+    for event in first_seen.values():
+        assert event["seq"] == by_id[event["event_id"]]
+        if event["seq"] is not None:
+            order.setdefault(event["complaint_id"], []).append(event["seq"])
+    for complaint_id, got in order.items():
+        assert got == list(range(1, len(got) + 1)), complaint_id
+
+    # lapor.dlq: at least once; de-duplicated by source position, exactly the invalid ones.
+    dead: dict[tuple[int, int], bytes] = {}
+    dlq_topic = read_topic(bootstrap, topics.dlq)
+    for record in dlq_topic:
+        headers = {name: value.decode() for name, value in record.headers}
+        assert headers["source_topic"] == topics.commands
+        position = (int(headers["source_partition"]), int(headers["source_offset"]))
+        dead.setdefault(position, record.value or b"")
+    assert dead == {pos: r.value for pos, r in invalid.items()}
+    return {"events": len(on_topic) - len(first_seen), "dlq": len(dlq_topic) - len(dead)}
 
 
 # --------------------------------------------------------------------------- kafka group

@@ -328,6 +328,8 @@ def test_hostile_records_each_end_as_one_outcome_and_never_stall_the_engine(
 
         # Exactly one outcome per record.
         assert sum(outcomes.values()) == len(records), (outcomes, len(records))
+        invalid_rows = {(p, o) for outcome, p, o in rows if outcome == "invalid"}
+        rows = [r for r in rows if r[0] != "invalid"]
         positions = Counter((p, o) for _, p, o in rows)
         dead = Counter(
             (int(h["source_partition"]), int(h["source_offset"]))
@@ -336,6 +338,7 @@ def test_hostile_records_each_end_as_one_outcome_and_never_stall_the_engine(
         assert max(positions.values(), default=1) == 1, "two outcomes stored for one record"
         assert max(dead.values(), default=1) == 1, "a record dead-lettered twice"
         assert not set(positions) & set(dead), "a record both processed and dead-lettered"
+        assert invalid_rows <= set(dead), "a record recorded invalid but not dead-lettered"
         assert set(positions) | set(dead) <= {(p.partition, p.offset) for p in produced}
         by_outcome = Counter(outcome for outcome, _, _ in rows)
         assert by_outcome["applied"] == outcomes["applied"], (by_outcome, outcomes)
