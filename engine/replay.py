@@ -44,6 +44,7 @@ from engine.schema import (
 from engine.store import BatchWrite, ComplaintWrite, ProcessedCommand, Progress, Store
 from workflows.apply import clock_next_due, decide, fire_due
 from workflows.model import Command, ComplaintState, Event
+from workflows.payloads import Complainant
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
 
@@ -173,7 +174,7 @@ def _command(
     if command_type == "submit":
         fields["attachments"] = ["-"] * int(fields.get("attachments") or 0)
         if source is not None and source.complainant:
-            fields["complainant"] = json.loads(source.complainant)
+            fields["complainant"] = Complainant.model_validate_json(source.complainant)
     try:
         payload = model.model_validate(fields)
     except ValueError:
