@@ -98,7 +98,8 @@ def test_a_changed_history_is_a_conflict(live: Store, tmp_path: Path) -> None:
         with target.engine.begin() as conn:
             conn.execute(
                 text(
-                    "UPDATE events SET body = replace(body, '\"complaint.sla_warning\"', '\"complaint.sla_nothing\"') "
+                    "UPDATE events SET body = replace(body, "
+                    "'\"complaint.sla_warning\"', '\"complaint.sla_nothing\"') "
                     "WHERE type = 'complaint.sla_warning'"
                 )
             )
