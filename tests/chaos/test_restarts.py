@@ -166,7 +166,7 @@ def test_broker_and_database_restarts_mid_run_lose_nothing(
                     if dependency == "database":
                         db = Db(url)
                     resumed_s = _wait_progress(db, at_outage, engine, with_outcome)
-                    ready_after = _ready_after(port, 30)
+                    ready_after = _ready_after(port, 5)
                     lines = engine.log.read_text(errors="replace").splitlines()[log_mark:]
                     complaints = [ln for ln in lines if " ERROR " in ln or " WARNING " in ln]
                     outages.append(
