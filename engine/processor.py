@@ -26,7 +26,7 @@ from typing import Protocol
 
 from engine.decode import decode_command
 from engine.errors import ConcurrencyError, InvalidCommandError
-from engine.metrics import METRICS, BatchReport, record_batch
+from engine.metrics import METRICS, BatchReport, Metrics, record_batch
 from engine.store import (
     BatchWrite,
     ComplaintWrite,
@@ -122,7 +122,9 @@ class Processor:
         registry: WorkflowRegistry | None = None,
         topics: Topics | None = None,
         clock: Callable[[], datetime] = _wall_clock,
+        metrics: Metrics = METRICS,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         self.policy = policy
         self.registry = registry or WorkflowRegistry.default()
@@ -146,7 +148,7 @@ class Processor:
             try:
                 return self._process_once(records, caught_up, topic)
             except ConcurrencyError as exc:
-                METRICS.concurrency_conflicts.inc()
+                self.metrics.concurrency_conflicts.inc()
                 log.warning("batch conflict (attempt %d): %s", attempt, exc)
                 if attempt == _CONFLICT_RETRIES:
                     raise
@@ -213,7 +215,8 @@ class Processor:
                 outcomes=work.result.outcomes,
                 transitions=work.transitions,
                 events=work.result.events,
-            )
+            ),
+            self.metrics,
         )
         return work.result
 

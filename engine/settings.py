@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     group_id: str = "laporflow-engine"
     #: Records per poll; one poll is one database transaction.
     max_poll_records: int = Field(default=1000, ge=1, le=10_000)
+    #: Distinct values an ``skpd`` or ``region`` metric label may take (listed ones
+    #: included) before further unlisted values fold into ``other`` (CONTRACT §5).
+    max_label_values: int = Field(default=300, ge=1, le=100_000)
 
     @property
     def topics(self) -> Topics:
