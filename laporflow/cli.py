@@ -175,9 +175,10 @@ def report(
     """Per-SKPD KPIs: received, follow-up rate, working days to follow-up, breaches."""
     settings = _settings(database_url=database_url, policy=policy)
     store = Store(settings.database_url.get_secret_value())
+    loaded = load_policy(settings.policy)
     rows = build_report(
         store,
-        load_policy(settings.policy),
+        loaded,
         region=region,
         since=_parse_day(since, "--since"),
         until=_parse_day(until, "--until"),
@@ -185,7 +186,11 @@ def report(
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
         return
-    table = kpi_table(rows, "Per-SKPD KPIs (event time, working days)")
+    table = kpi_table(
+        rows,
+        "Per-SKPD KPIs (event time, working days)",
+        lambda code: loaded.skpd_name(region, code),
+    )
     console.print(table)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -357,6 +358,12 @@ class Policy(BaseModel):
             return self.skpds.get(region, {}).get(code)
         names = {d[code] for d in self.skpds.values() if d.get(code) is not None}
         return names.pop() if len(names) == 1 else None
+
+    def with_skpds(self, region: str, directory: Mapping[str, str | None]) -> Policy:
+        """This policy with ``region``'s SKPD directory set (validated like the file's)."""
+        data = self.model_dump()
+        data["skpds"] = {**data["skpds"], region: dict(directory)}
+        return Policy.model_validate(data)
 
     def listed_skpds(self) -> frozenset[str]:
         """Every SKPD code of every region's directory."""

@@ -272,3 +272,13 @@ def test_an_override_of_an_skpd_in_a_region_without_directory_is_fine() -> None:
         {"skpds": {"HSU": ["PUPR"]}, "skpd": {"HSU/PUPR": {}, "BJM/ANY": {}}}
     )
     assert policy.skpd_known("BJM", "ANY")
+
+
+def test_with_skpds_adds_a_validated_directory(example: Policy) -> None:
+    policy = example.with_skpds("HSU", {"DINKES": "Dinas Kesehatan", "PUPR": None})
+    assert policy.skpd_name("HSU", "DINKES") == "Dinas Kesehatan"
+    assert not policy.skpd_known("HSU", "DLH")
+    assert policy.limit("follow_up", region="HSU", skpd="DINKES", category=None) == 3
+    assert policy.fingerprint != example.fingerprint
+    with pytest.raises(ValidationError, match="HSU/DINKES"):
+        example.with_skpds("HSU", {"PUPR": None})  # the DINKES override needs DINKES listed
