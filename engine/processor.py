@@ -30,7 +30,7 @@ from typing import Protocol
 
 from engine.decode import decode_command
 from engine.errors import ConcurrencyError, InvalidCommandError, TopicRecreatedError
-from engine.metrics import METRICS, BatchReport, record_batch
+from engine.metrics import METRICS, BatchReport, Metrics, record_batch
 from engine.store import (
     BatchWrite,
     ComplaintWrite,
@@ -130,7 +130,9 @@ class Processor:
         clock: Callable[[], datetime] = _wall_clock,
         max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
         sweep_limit: int = SWEEP_LIMIT,
+        metrics: Metrics = METRICS,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         #: How far ahead of ``clock`` an ``issued_at`` may be before it is invalid.
         self.max_future_skew = max_future_skew
@@ -158,7 +160,7 @@ class Processor:
             try:
                 return self._process_once(records, caught_up, topic)
             except ConcurrencyError as exc:
-                METRICS.concurrency_conflicts.inc()
+                self.metrics.concurrency_conflicts.inc()
                 log.warning("batch conflict (attempt %d): %s", attempt, exc)
                 if attempt == _CONFLICT_RETRIES:
                     raise
@@ -234,7 +236,8 @@ class Processor:
                 transitions=work.transitions,
                 events=work.result.events,
                 skipped={topic: work.result.skipped} if work.result.skipped else {},
-            )
+            ),
+            self.metrics,
         )
         return work.result
 

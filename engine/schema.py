@@ -6,7 +6,9 @@ columns the engine filters on); ``events`` is the append-only history, unique on
 holds one row per clock; ``processed_commands`` makes commands idempotent;
 ``partition_progress`` stores each partition's next offset and watermark in the same
 transaction as the state, so a replay after a crash skips what was already applied;
-``outbox`` holds records waiting to be published (events and dead letters alike).
+``outbox`` holds records waiting to be published (events and dead letters alike);
+``label_values`` holds the metric label values admitted beyond the policy's lists, so the
+bounded label set survives restarts and is shared by every engine instance.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "clocks_table",
     "complaints_table",
     "events_table",
+    "label_values_table",
     "metadata",
     "outbox_table",
     "processed_commands_table",
@@ -168,4 +171,17 @@ outbox_table = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published", Boolean, nullable=False, default=False),
     Index("ix_outbox_pending", "published", "id"),
+)
+
+label_values_table = Table(
+    "label_values",
+    metadata,
+    # Admission order: when a lower limit is configured, the first admitted are kept.
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("label", String(32), nullable=False),
+    Column("value", String(200), nullable=False),
+    Column("admitted_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("label", "value", name="uq_label_values_label_value"),
 )

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     #: ``issued_at`` may be (seconds, or "300s", "5m", "1h"); later ones are invalid
     #: (``issued_at_out_of_range``, CONTRACT §4).
     max_future_skew: Duration = Field(default=timedelta(minutes=5), ge=timedelta(0))
+    #: Distinct values an ``skpd`` or ``region`` metric label may take (listed ones
+    #: included) before further unlisted values fold into ``other`` (CONTRACT §5).
+    max_label_values: int = Field(default=300, ge=1, le=100_000)
 
     @property
     def topics(self) -> Topics:

@@ -41,6 +41,7 @@ from engine.schema import (
     clocks_table,
     complaints_table,
     events_table,
+    label_values_table,
     outbox_table,
     processed_commands_table,
     progress_table,
@@ -59,6 +60,8 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///laporflow.db"
+#: pg_advisory_xact_lock key serializing label value admissions ("labels" in ASCII).
+_LABEL_LOCK_KEY = 0x6C6162656C73
 
 _COMPLAINT_COLUMNS = (
     "workflow",
@@ -396,6 +399,60 @@ class Store:
                     )
         except SQLAlchemyError as exc:
             raise StoreError(f"marking outbox published failed: {exc}") from exc
+
+    # --- label values (the metric label guard) --------------------------------------
+
+    def admitted_label_values(self, label: str, limit: int) -> list[str]:
+        """The first ``limit`` values admitted for metric label ``label``, in admission order."""
+        table = label_values_table
+        with self.connect("loading admitted label values") as conn:
+            rows = conn.execute(
+                select(table.c.value)
+                .where(table.c.label == label)
+                .order_by(table.c.id)
+                .limit(max(limit, 0))
+            )
+            return [value for (value,) in rows]
+
+    def admit_label_values(self, label: str, candidates: Sequence[str], limit: int) -> list[str]:
+        """Admit ``candidates`` (in order) while fewer than ``limit`` values are admitted.
+
+        Returns every admitted value of ``label`` (at most ``limit``), in admission order,
+        including those other engine instances admitted. One transaction, serialized
+        across instances (an advisory lock on PostgreSQL, the write lock on SQLite), so
+        the table never holds more than ``limit`` values of a label admitted under it.
+        """
+        table = label_values_table
+        try:
+            with self.engine.begin() as conn:
+                self._lock_label_values(conn)
+                admitted = [
+                    value
+                    for (value,) in conn.execute(
+                        select(table.c.value).where(table.c.label == label).order_by(table.c.id)
+                    )
+                ][: max(limit, 0)]
+                known = set(admitted)
+                fresh = [v for v in dict.fromkeys(candidates) if v not in known]
+                fresh = fresh[: max(limit - len(admitted), 0)]
+                if fresh:
+                    now = datetime.now(UTC)
+                    conn.execute(
+                        insert(table),
+                        [{"label": label, "value": v, "admitted_at": now} for v in fresh],
+                    )
+                return admitted + fresh
+        except SQLAlchemyError as exc:
+            raise StoreError(f"admitting {label} label values failed: {exc}") from exc
+
+    def _lock_label_values(self, conn: Connection) -> None:
+        """Serialize admissions: count, then insert, with no other admitter in between."""
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LABEL_LOCK_KEY})
+        else:
+            # A write statement takes SQLite's write lock for the whole transaction,
+            # even when it changes no row.
+            conn.execute(update(label_values_table).where(text("0 = 1")).values(label="x"))
 
     # --- the batch write ----------------------------------------------------------
 

@@ -31,8 +31,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-# Wide enough for the KPI table when output is piped (rich falls back to 80 columns).
-console = Console(width=None if sys.stdout.isatty() else 140)
+# Wide enough for the KPI table (11 columns and SKPD names) when output is piped
+# (rich falls back to 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 DatabaseOpt = Annotated[
@@ -175,9 +176,10 @@ def report(
     """Per-SKPD KPIs: received, follow-up rate, working days to follow-up, breaches."""
     settings = _settings(database_url=database_url, policy=policy)
     store = Store(settings.database_url.get_secret_value())
+    loaded = load_policy(settings.policy)
     rows = build_report(
         store,
-        load_policy(settings.policy),
+        loaded,
         region=region,
         since=_parse_day(since, "--since"),
         until=_parse_day(until, "--until"),
@@ -185,7 +187,11 @@ def report(
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
         return
-    table = kpi_table(rows, "Per-SKPD KPIs (event time, working days)")
+    table = kpi_table(
+        rows,
+        "Per-SKPD KPIs (event time, working days)",
+        lambda code: loaded.skpd_name(region, code),
+    )
     console.print(table)
 
 

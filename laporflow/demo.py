@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.errors import BrokerError
+from engine.policy_file import load_policy
 from engine.report import SkpdRow, build_report
 from engine.settings import Settings
 from laporflow.demo_data import DemoRecord, describe, expected_kinds, generate
@@ -42,6 +44,8 @@ class DemoResult:
     seconds: float
     database_url: str
     topic_prefix: str
+    #: SKPD code -> name, from the policy's directory (None: no name).
+    names: Callable[[str], str | None] | None = None
 
 
 def run_demo(
@@ -76,7 +80,11 @@ def run_demo(
     ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
     started = time.monotonic()
     _produce(settings, records, console)
-    runtime = EngineRuntime(settings, clock=lambda: as_of, serve_http=False)
+    policy = load_policy(settings.policy)
+    if not policy.lists_skpds(region.region):
+        # The demo region's 30 SKPDs: dispatches elsewhere are refused, names are shown.
+        policy = policy.with_skpds(region.region, dict(region.skpds))
+    runtime = EngineRuntime(settings, policy=policy, clock=lambda: as_of, serve_http=False)
     try:
         _consume(runtime, len(records), console)
         published = runtime.relay.drain()
@@ -93,6 +101,7 @@ def run_demo(
         seconds=elapsed,
         database_url=settings.as_dict()["database_url"],
         topic_prefix=settings.topic_prefix,
+        names=lambda code: policy.skpd_name(region.region, code),
     )
     _print_summary(result, console)
     return result
@@ -146,7 +155,7 @@ def _bar(console: Console) -> Progress:
 
 
 def _print_summary(result: DemoResult, console: Console) -> None:
-    table = kpi_table(result.rows, "Per-SKPD KPIs (event time, working days)")
+    table = kpi_table(result.rows, "Per-SKPD KPIs (event time, working days)", result.names)
     console.print(table)
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(result.outcomes.items()))
     console.print(f"Outcomes: {outcomes} ({result.records} records in {result.seconds:.1f} s)")

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers.commands import CommandConsumer, ConsumerStats
-from engine.metrics import METRICS, REGISTRY, set_gauge_family
+from engine.labels import listed_values
+from engine.metrics import METRICS, REGISTRY, Metrics, set_gauge_family
 from engine.policy_file import load_policy
 from engine.processor import Processor
 from engine.settings import Settings
@@ -36,18 +37,18 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def refresh_gauges(store: Store, now: datetime) -> None:
+def refresh_gauges(store: Store, now: datetime, metrics: Metrics = METRICS) -> None:
     """Set the state gauges from database counts (exact across engine instances)."""
     set_gauge_family(
-        METRICS.complaints,
+        metrics.complaints,
         {(state, skpd): n for (state, skpd), n in store.count_by_state_skpd().items()},
     )
     set_gauge_family(
-        METRICS.sla_breached,
+        metrics.sla_breached,
         {(skpd, clock): n for (skpd, clock), n in store.open_breaches().items()},
     )
-    METRICS.outbox_pending.set(store.outbox_pending_count())
-    METRICS.timer_backlog.set(store.timer_backlog(now))
+    metrics.outbox_pending.set(store.outbox_pending_count())
+    metrics.timer_backlog.set(store.timer_backlog(now))
 
 
 class EngineRuntime:
@@ -71,6 +72,10 @@ class EngineRuntime:
         self.gauge_interval_s = gauge_interval_s
         self.store = Store(settings.database_url.get_secret_value())
         self.store.migrate()
+        # Before any batch: the label values admitted earlier (by any instance) pass again.
+        METRICS.guard.configure(
+            limit=settings.max_label_values, listed=listed_values(self.policy), store=self.store
+        )
         topics = settings.topics
         ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
         self.processor = Processor(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from rich.markup import escape
 from rich.table import Table
 
 from engine.report import SkpdRow
@@ -30,8 +31,15 @@ def _days(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def kpi_table(rows: Iterable[SkpdRow], title: str) -> Table:
-    """The per-SKPD KPI table (HK = hari kerja, working days).
+def _skpd_cell(code: str, names: Callable[[str], str | None] | None) -> str:
+    name = names(code) if names is not None else None
+    return escape(code) if name is None else f"{escape(code)} [dim]{escape(name)}[/]"
+
+
+def kpi_table(
+    rows: Iterable[SkpdRow], title: str, names: Callable[[str], str | None] | None = None
+) -> Table:
+    """The per-SKPD KPI table (HK = hari kerja, working days); ``names`` gives SKPD names.
 
     The rate is followed up / (received - returned): returns (bukan wewenang) are not
     the SKPD's to answer. Settled counts complaints, once each; auto-closed is how many
@@ -42,7 +50,7 @@ def kpi_table(rows: Iterable[SkpdRow], title: str) -> Table:
         table.add_column(col, justify="left" if col == "SKPD" else "right")
     for row in rows:
         table.add_row(
-            row.skpd,
+            _skpd_cell(row.skpd, names),
             str(row.received),
             str(row.followed_up),
             "-" if row.follow_up_rate is None else f"{row.follow_up_rate:.0%}",

@@ -195,7 +195,30 @@ def _apply(
         )
     if rule.resumes and complaint.deferred_at is None:
         return _reject(complaint, command, "not_deferred", "the clocks are not paused", now, source)
+    unknown = _unknown_skpd(complaint, command, policy)
+    if unknown is not None:
+        return _reject(complaint, command, "unknown_skpd", unknown, now, source)
     return _transition(complaint, command, definition, policy, now)
+
+
+def _unknown_skpd(complaint: ComplaintState, command: Command, policy: Policy) -> str | None:
+    """Why a dispatch names an SKPD missing from its region's directory, or ``None``.
+
+    Regions without a directory in the policy (``skpds``) accept any SKPD code.
+    """
+    payload = command.payload
+    if not isinstance(payload, DispatchPayload):
+        return None
+    region, code = complaint.region, payload.skpd
+    if policy.skpd_known(region, code):
+        return None
+    listed = sorted(policy.skpds[region or ""])
+    similar = [c for c in listed if c.casefold() == code.casefold()]
+    hint = f"; did you mean '{similar[0]}'?" if similar else ""
+    return (
+        f"SKPD '{code}' is not in the SKPD directory of region '{region}' "
+        f"({len(listed)} SKPDs listed in the policy's skpds.{region}){hint}"
+    )
 
 
 def _submit(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +42,7 @@ __all__ = [
     "Override",
     "Policy",
     "RegionPolicy",
+    "SkpdDirectory",
 ]
 
 _FROZEN: Final = ConfigDict(extra="forbid", frozen=True)
@@ -61,6 +64,14 @@ TimeZoneName = Annotated[str, Field(strict=True), AfterValidator(_check_timezone
 Target = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
 # Three levels exist; a longer chain would be silently cut, so it is rejected instead.
 Chain = Annotated[tuple[Target, ...], Field(min_length=1, max_length=3)]
+# The same shape as a command's `region` and `skpd` codes (workflows.payloads.Code), so a
+# directory can only list codes a dispatch can carry.
+DirectoryCode = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+]
+SkpdName = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
+#: A region's SKPD directory: code -> full name (``None`` when the file gives codes only).
+SkpdDirectory = dict[DirectoryCode, SkpdName | None]
 
 
 class ClockLimits(BaseModel):
@@ -185,6 +196,9 @@ class Policy(BaseModel):
     categories: dict[str, Override] = {}
     holidays: HolidayAdjustments = HolidayAdjustments()
     escalation: EscalationChains = EscalationChains()
+    #: Per region, the SKPDs a complaint may be dispatched to (CONTRACT §4); a region not
+    #: listed here accepts any SKPD code.
+    skpds: dict[DirectoryCode, SkpdDirectory] = {}
 
     # Derived once after validation; private attributes may be set on frozen models.
     _calendar: WorkingCalendar = PrivateAttr()
@@ -199,6 +213,49 @@ class Policy(BaseModel):
             listed = ", ".join(repr(key) for key in bad)
             raise ValueError(f"keys must look like 'REGION/SKPD', got {listed}")
         return entries
+
+    @field_validator("skpds", mode="before")
+    @classmethod
+    def _directory_forms(cls, value: object) -> object:
+        """Accept a list of codes as well as a mapping of code to name, per region.
+
+        ``{HSU: [PUPR, DINKES]}`` and ``{HSU: {PUPR: "Dinas ..."}}`` both become a mapping;
+        a code listed twice or an empty list is an error naming the region.
+        """
+        if not isinstance(value, dict):
+            return value
+        normalized: dict[object, object] = {}
+        for region, entries in value.items():
+            if isinstance(entries, list | tuple):
+                counts = Counter(str(c) for c in entries)
+                repeated = sorted(c for c, n in counts.items() if n > 1)
+                if repeated:
+                    listed = ", ".join(repr(c) for c in repeated)
+                    raise ValueError(f"SKPD codes listed twice for region {region!r}: {listed}")
+                entries = dict.fromkeys(entries)
+            if isinstance(entries, dict) and not entries:
+                raise ValueError(
+                    f"the SKPD directory of region {region!r} is empty, which would refuse "
+                    "every dispatch; list its SKPDs or leave the region out"
+                )
+            normalized[region] = entries
+        return normalized
+
+    @model_validator(mode="after")
+    def _overrides_name_listed_skpds(self) -> Policy:
+        """An ``skpd`` override for a region with a directory must name a listed SKPD."""
+        bad = []
+        for key in self.skpd:
+            region, _, code = key.partition("/")
+            directory = self.skpds.get(region)
+            if directory is not None and code not in directory:
+                bad.append(key)
+        if bad:
+            listed = ", ".join(repr(key) for key in bad)
+            raise ValueError(
+                f"skpd overrides name SKPDs missing from the skpds directory: {listed}"
+            )
+        return self
 
     def model_post_init(self, context: Any, /) -> None:
         """Build the derived calendar and fingerprint."""
@@ -276,6 +333,45 @@ class Policy(BaseModel):
             if region_policy is not None and region_policy.timezone is not None:
                 return ZoneInfo(region_policy.timezone)
         return ZoneInfo(self.defaults.timezone)
+
+    def lists_skpds(self, region: str | None) -> bool:
+        """Whether the policy has an SKPD directory for ``region``."""
+        return region is not None and region in self.skpds
+
+    def skpd_known(self, region: str | None, code: str) -> bool:
+        """Whether a complaint of ``region`` may be dispatched to SKPD ``code``.
+
+        True for every code when the region has no directory (or is ``None``).
+        """
+        if region is None:
+            return True
+        directory = self.skpds.get(region)
+        return directory is None or code in directory
+
+    def skpd_name(self, region: str | None, code: str) -> str | None:
+        """The full name of SKPD ``code`` of ``region`` from the directory, or ``None``.
+
+        With ``region=None`` (a report over every region) the name is found in any
+        region's directory, as long as the regions that list the code agree on it.
+        """
+        if region is not None:
+            return self.skpds.get(region, {}).get(code)
+        names = {d[code] for d in self.skpds.values() if d.get(code) is not None}
+        return names.pop() if len(names) == 1 else None
+
+    def with_skpds(self, region: str, directory: Mapping[str, str | None]) -> Policy:
+        """This policy with ``region``'s SKPD directory set (validated like the file's)."""
+        data = self.model_dump()
+        data["skpds"] = {**data["skpds"], region: dict(directory)}
+        return Policy.model_validate(data)
+
+    def listed_skpds(self) -> frozenset[str]:
+        """Every SKPD code of every region's directory."""
+        return frozenset(code for directory in self.skpds.values() for code in directory)
+
+    def listed_regions(self) -> frozenset[str]:
+        """Every region the policy names (``regions`` and ``skpds``)."""
+        return frozenset(self.regions) | frozenset(self.skpds)
 
     def escalation_target(self, clock: ClockName, level: int) -> str:
         """Who is notified at escalation ``level`` (1..3) of ``clock``.

@@ -359,3 +359,49 @@ def test_clock_rows_carry_their_instants(store: Store) -> None:
     assert row.next_fire_at == clock.warning_at
     assert row.deadline == clock.deadline
     assert row.skpd == "DINKES"
+
+
+def test_label_values_are_admitted_up_to_the_limit_in_order(store: Store) -> None:
+    assert store.admitted_label_values("skpd", 3) == []
+    assert store.admit_label_values("skpd", ["B", "A", "B"], 3) == ["B", "A"]
+    # Known values are not admitted twice; only one slot was left.
+    assert store.admit_label_values("skpd", ["A", "C", "D"], 3) == ["B", "A", "C"]
+    assert store.admit_label_values("skpd", ["E"], 3) == ["B", "A", "C"]
+    assert store.admitted_label_values("skpd", 3) == ["B", "A", "C"]
+    # Labels are independent; a lower limit keeps the first admitted.
+    assert store.admit_label_values("region", ["HSU"], 3) == ["HSU"]
+    assert store.admitted_label_values("skpd", 2) == ["B", "A"]
+    assert store.admit_label_values("skpd", ["F"], 2) == ["B", "A"]
+    assert store.admitted_label_values("skpd", 10) == ["B", "A", "C"]
+
+
+def test_concurrent_admissions_never_exceed_the_limit(empty_url: str) -> None:
+    import threading
+
+    first = Store(empty_url)
+    first.migrate()
+    stores = [first, Store(empty_url), Store(empty_url), Store(empty_url)]
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def admit(s: Store, n: int) -> None:
+        try:
+            for i in range(10):
+                results.append(s.admit_label_values("skpd", [f"S{n}-{i}", f"T{n}-{i}"], 25))
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=admit, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    admitted = first.admitted_label_values("skpd", 1000)
+    for s in stores:
+        s.close()
+    if errors:
+        raise errors[0]
+    assert len(admitted) == 25
+    assert all(len(r) <= 25 for r in results)
+    # Every answer is a prefix of the final admission order.
+    assert all(r == admitted[: len(r)] for r in results)

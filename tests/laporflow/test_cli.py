@@ -373,3 +373,16 @@ def test_report_table_shows_zero_working_days(runner: CliRunner, notes_db: str) 
     (line,) = [line for line in result.stdout.splitlines() if "│ PUPR" in line]
     cells = [c.strip() for c in line.split("│")[1:-1]]
     assert cells[4:6] == ["0", "0"]  # median HK, p90 HK
+
+
+def test_report_table_shows_skpd_names_from_the_directory(
+    runner: CliRunner, db_url: str, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("skpds:\n  HSU: {DINKES: Dinas Kesehatan, PUPR: null}\n")
+    result = invoke(runner, db_url, "report", "--region", "HSU", "--policy", str(policy))
+    assert result.exit_code == 0, result.output
+    first_cells = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
+    assert first_cells == ["DINKES Dinas Kesehatan", "PUPR"]  # PUPR: listed without a name
+    without = invoke(runner, db_url, "report", "--region", "HSU")
+    assert "Kesehatan" not in without.stdout
