@@ -12,6 +12,8 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     │   ├── ConcurrencyError        another writer changed a complaint first (seq conflict)
     │   └── SchemaError             the schema could not be created or upgraded
     ├── BrokerError                 Kafka is unreachable or refused a request
+    ├── UpstreamError               the national LAPOR! API failed after retries
+    │   └── UpstreamAuthError       it refused the token (401/403): fix LAPORFLOW_LAPOR_TOKEN
     └── ServiceError                a local service (Kafka, PostgreSQL) failed to start or stop
 
 Each error carries the context an operator needs (complaint, command, topic,
@@ -32,6 +34,8 @@ __all__ = [
     "SchemaError",
     "ServiceError",
     "StoreError",
+    "UpstreamAuthError",
+    "UpstreamError",
 ]
 
 
@@ -83,6 +87,17 @@ class SchemaError(StoreError):
 
 class BrokerError(LaporFlowError):
     """Kafka could not be reached or refused a request."""
+
+
+class UpstreamError(LaporFlowError):
+    """The national LAPOR! API did not answer usefully, even after retries.
+
+    The message names the method, path and HTTP status; never the token.
+    """
+
+
+class UpstreamAuthError(UpstreamError):
+    """The national LAPOR! API refused the token: check ``LAPORFLOW_LAPOR_TOKEN``."""
 
 
 class ServiceError(LaporFlowError):
