@@ -122,10 +122,12 @@ class SyncBack:
         for event in events:
             if event["complaint_id"] not in known:
                 continue  # not a LAPOR! report (typed in by a regional channel)
-            if done.get(event["event_id"]) == "pushed":
+            if done.get(event["event_id"]) in ("pushed", "failed"):
+                # Pushed already, or failed and left to retry_failed(): not twice here.
                 self.metrics.lapor_pushes.labels(outcome="duplicate").inc()
                 continue
-            self._push(event["complaint_id"], push_of(event))
+            ok = self._push(event["complaint_id"], push_of(event))
+            done[event["event_id"]] = "pushed" if ok else "failed"
         self._refresh_gauge()
 
     def _push(self, complaint_id: str, push: FollowUpPush) -> bool:

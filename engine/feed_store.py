@@ -97,10 +97,11 @@ class FeedStore:
         dialect_insert = pg_insert if self.store.dialect == "postgresql" else sqlite_insert
         stmt = dialect_insert(table)
         skip = set(keys) | set(keep)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in skip},
-        )
+        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in skip}
+        if updates:
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
         conn.execute(stmt, rows)
 
     # --- the poller -------------------------------------------------------------------
