@@ -81,7 +81,11 @@ class SyncBack:
             "group_id": group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
-            "max_poll_records": 200,
+            "max_poll_records": 50,
+            # A killed feed's member leaves the group after this, not after 45 s: the
+            # restarted feed's sync-back is not kept waiting for its rebalance.
+            "session_timeout_ms": 10_000,
+            "heartbeat_interval_ms": 1_000,
             "client_id": f"laporflow-{group_id}",
             **(consumer_config or {}),
         }
