@@ -13,6 +13,8 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     │   └── SchemaError             the schema could not be created or upgraded
     ├── BrokerError                 Kafka is unreachable or refused a request
     ├── TopicRecreatedError         lapor.commands offsets restarted below the stored ones
+    ├── UpstreamError               the national LAPOR! API failed after retries
+    │   └── UpstreamAuthError       it refused the token (401/403): fix LAPORFLOW_LAPOR_TOKEN
     └── WorkflowDefinitionError     a workflow declaration is broken (raised when it compiles)
 
 The root and :class:`WorkflowDefinitionError` live in :mod:`workflows.errors` (the pure
@@ -38,6 +40,8 @@ __all__ = [
     "SchemaError",
     "StoreError",
     "TopicRecreatedError",
+    "UpstreamAuthError",
+    "UpstreamError",
     "WorkflowDefinitionError",
 ]
 
@@ -84,3 +88,14 @@ class TopicRecreatedError(LaporFlowError):
     them as "already applied" would drop commands. The engine stops instead; the message
     says how to reset the stored progress.
     """
+
+
+class UpstreamError(LaporFlowError):
+    """The national LAPOR! API did not answer usefully, even after retries.
+
+    The message names the method, path and HTTP status; never the token.
+    """
+
+
+class UpstreamAuthError(UpstreamError):
+    """The national LAPOR! API refused the token: check ``LAPORFLOW_LAPOR_TOKEN``."""

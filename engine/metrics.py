@@ -170,6 +170,60 @@ class Metrics:
             ["topic"],
             registry=registry,
         )
+        # --- the LAPOR! feed and sync-back (``laporflow feed``, CONTRACT §7) ---
+        self.feed_reports = Counter(
+            "laporflow_feed_reports_fetched",
+            "Reports read from the national LAPOR! API (polled or delivered to the webhook).",
+            ["source"],
+            registry=registry,
+        )
+        self.feed_commands = Counter(
+            "laporflow_feed_commands_produced",
+            "Commands the feed produced on lapor.commands, by type.",
+            ["type"],
+            registry=registry,
+        )
+        self.feed_skipped = Counter(
+            "laporflow_feed_skipped",
+            "Reports or commands the feed skipped, by reason (malformed, unknown_status, "
+            "echo_of_push, unchanged).",
+            ["reason"],
+            registry=registry,
+        )
+        self.feed_last_poll = Gauge(
+            "laporflow_feed_last_poll_success_timestamp_seconds",
+            "Unix time of the feed's last successful poll of the national LAPOR! API.",
+            registry=registry,
+        )
+        self.feed_poll_failures = Counter(
+            "laporflow_feed_poll_failures",
+            "Polls that failed after every retry (the next poll tries again).",
+            registry=registry,
+        )
+        self.upstream_retries = Counter(
+            "laporflow_lapor_upstream_retries",
+            "Retried calls to the national LAPOR! API, by kind (status_5xx, status_429, "
+            "timeout, connection).",
+            ["kind"],
+            registry=registry,
+        )
+        self.webhook_deliveries = Counter(
+            "laporflow_feed_webhook_deliveries",
+            "Webhook deliveries, by outcome (accepted, duplicate, bad_signature, invalid).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.lapor_pushes = Counter(
+            "laporflow_lapor_pushes",
+            "Sync-back pushes to the national LAPOR! API, by outcome (pushed, failed, duplicate).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.lapor_push_failed = Gauge(
+            "laporflow_lapor_push_failed",
+            "Pushes recorded as failed and not yet delivered (database count).",
+            registry=registry,
+        )
 
 
 METRICS = Metrics(REGISTRY)

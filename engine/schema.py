@@ -9,6 +9,11 @@ transaction as the state, so a replay after a crash skips what was already appli
 ``outbox`` holds records waiting to be published (events and dead letters alike);
 ``label_values`` holds the metric label values admitted beyond the policy's lists, so the
 bounded label set survives restarts and is shared by every engine instance.
+
+The LAPOR! feed (``laporflow feed``) keeps its own small tables here: ``lapor_feed_cursor``
+(where the poller resumes), ``lapor_reports`` (the last upstream status seen per tracking
+ID, and nothing of its content), ``lapor_deliveries`` (webhook deliveries already taken)
+and ``lapor_pushes`` (what the sync-back pushed upstream, or failed to).
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ __all__ = [
     "complaints_table",
     "events_table",
     "label_values_table",
+    "lapor_cursor_table",
+    "lapor_deliveries_table",
+    "lapor_pushes_table",
+    "lapor_reports_table",
     "metadata",
     "outbox_table",
     "processed_commands_table",
@@ -184,4 +193,45 @@ label_values_table = Table(
     Column("value", String(200), nullable=False),
     Column("admitted_at", UTCDateTime(), nullable=False),
     UniqueConstraint("label", "value", name="uq_label_values_label_value"),
+)
+
+lapor_cursor_table = Table(
+    "lapor_feed_cursor",
+    metadata,
+    Column("feed", String(64), primary_key=True),
+    Column("cursor", Text),
+    Column("polled_at", UTCDateTime()),
+)
+
+# No title, body or identity: only what the feed needs to tell a change from a repeat.
+lapor_reports_table = Table(
+    "lapor_reports",
+    metadata,
+    Column("tracking_id", String(64), primary_key=True),
+    Column("status", String(64), nullable=False),
+    Column("upstream_updated_at", UTCDateTime(), nullable=False),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+)
+
+lapor_deliveries_table = Table(
+    "lapor_deliveries",
+    metadata,
+    Column("delivery_id", String(128), primary_key=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+)
+
+lapor_pushes_table = Table(
+    "lapor_pushes",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("complaint_id", String(64), nullable=False),
+    Column("push_type", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),  # pushed | failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("body", Text, nullable=False),  # the push JSON, to retry a failed one
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_lapor_pushes_complaint", "complaint_id"),
+    Index("ix_lapor_pushes_outcome", "outcome", "updated_at"),
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.errors import StoreError
+from engine.feed_store import FeedStore
 from engine.store import Store
 from workflows.apply import next_due
 from workflows.policy import Policy
@@ -59,4 +61,13 @@ def complaint_status(
             }
             for e in store.history(complaint_id)
         ],
+        "lapor_sync": _lapor_sync(store, complaint_id),
     }
+
+
+def _lapor_sync(store: Store, complaint_id: str) -> list[dict[str, Any]]:
+    """What the LAPOR! sync-back pushed upstream for this complaint, or failed to."""
+    try:
+        return [p.as_dict() for p in FeedStore(store).pushes_for(complaint_id)]
+    except StoreError:
+        return []  # a database from before the feed's tables: nothing was pushed

@@ -110,6 +110,95 @@ def demo(
 
 
 @app.command()
+def feed(
+    lapor_url: Annotated[str | None, typer.Option(help="[env LAPORFLOW_LAPOR_URL]")] = None,
+    lapor_mapping: Annotated[
+        str | None, typer.Option(help="YAML mapping file [env LAPORFLOW_LAPOR_MAPPING]")
+    ] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Seconds between polls [env LAPORFLOW_FEED_INTERVAL_S]")
+    ] = None,
+    webhook_port: Annotated[
+        int | None, typer.Option(help="Serve the push webhook [env LAPORFLOW_FEED_WEBHOOK_PORT]")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="[env LAPORFLOW_FEED_METRICS_PORT]")
+    ] = None,
+    kafka_bootstrap: Annotated[
+        str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")
+    ] = None,
+    database_url: DatabaseOpt = None,
+    topic_prefix: Annotated[str | None, typer.Option(help="[env LAPORFLOW_TOPIC_PREFIX]")] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Poll the national LAPOR! into lapor.commands and push progress back (CONTRACT §7).
+
+    The token comes from LAPORFLOW_LAPOR_TOKEN only (never a flag: flags show in `ps`).
+    """
+    from lapor.settings import FeedSettings
+    from laporflow.feed import FeedProcess
+
+    _setup_logging(log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    given: dict[str, Any] = {
+        "lapor_url": lapor_url,
+        "lapor_mapping": lapor_mapping,
+        "feed_interval_s": interval,
+        "feed_webhook_port": webhook_port,
+        "feed_metrics_port": metrics_port,
+        "kafka_bootstrap": kafka_bootstrap,
+        "database_url": database_url,
+        "topic_prefix": topic_prefix,
+    }
+    settings = FeedSettings(**{k: v for k, v in given.items() if v is not None})
+    logging.getLogger("laporflow").info("feed starting with %s", settings.as_dict())
+    process = FeedProcess(settings)
+    signal.signal(signal.SIGTERM, lambda *_: process.stop())
+    signal.signal(signal.SIGINT, lambda *_: process.stop())
+    process.run()
+
+
+@app.command("lapor-sim")
+def lapor_sim(
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port)")] = 8090,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    reports: Annotated[int, typer.Option(help="Reports present at start")] = 50,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same reports)")] = 2026,
+    fault_rate: Annotated[
+        float, typer.Option(help="Share of requests answered with 500, 429 or a stall")
+    ] = 0.0,
+    token: Annotated[
+        str | None, typer.Option(help="Bearer token to require [env LAPORFLOW_LAPOR_TOKEN]")
+    ] = None,
+    tick: Annotated[
+        float, typer.Option(help="Seconds between upstream changes (new reports, statuses)")
+    ] = 5.0,
+    stall: Annotated[float, typer.Option(help="Seconds a stalled request hangs")] = 15.0,
+) -> None:
+    """Run a simulated national SP4N-LAPOR! API (CONTRACT §7) until interrupted."""
+    import threading
+
+    from lapor.serving import ThreadedServer
+    from lapor.sim import LaporSim, create_app
+
+    _setup_logging("INFO")
+    secret = token or os.environ.get("LAPORFLOW_LAPOR_TOKEN") or "sim-token"
+    sim = LaporSim(reports=reports, seed=seed, fault_rate=fault_rate, token=secret, stall_s=stall)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with ThreadedServer(create_app(sim), host=host, port=port) as server:
+        # One line a script can parse (the port, when --port 0 picked one).
+        console.print(
+            f"lapor-sim listening on {server.url} ({len(sim.reports)} reports, "
+            f"fault rate {fault_rate})",
+            markup=False,
+            highlight=False,
+        )
+        sim.run_ticker(stop, interval_s=tick)
+
+
+@app.command()
 def status(
     complaint_id: Annotated[str, typer.Argument(help="The complaint (LAPOR! tracking) id")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
@@ -154,6 +243,15 @@ def _print_status(found: dict[str, Any]) -> None:
         ]
         clocks.add_row(name, clock["started_at"], clock["deadline"], ", ".join(flags) or "running")
     console.print(clocks)
+    pushes = found.get("lapor_sync") or []
+    if pushes:
+        counts = {o: sum(1 for p in pushes if p["outcome"] == o) for o in ("pushed", "failed")}
+        console.print(
+            f"LAPOR! sync-back: {counts['pushed']} pushed, {counts['failed']} failed  "
+            + ", ".join(f"{p['type']}={p['outcome']}" for p in pushes),
+            markup=False,
+            highlight=False,
+        )
     console.print("[bold]Timeline[/]")
     for item in found["history"]:
         detail = {k: v for k, v in item["payload"].items() if k not in ("clocks_stopped",)}

@@ -1,7 +1,7 @@
 """Metric label values admitted by the label guard (CONTRACT §5), kept across restarts.
 
 Revision ID: 0008_labels
-Revises: 0002
+Revises: 0005_lapor_feed
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from engine.schema import UTCDateTime
 
 revision = "0008_labels"
-down_revision = "0002"
+down_revision = "0005_lapor_feed"
 branch_labels = None
 depends_on = None
 
