@@ -6,7 +6,9 @@ columns the engine filters on); ``events`` is the append-only history, unique on
 holds one row per clock; ``processed_commands`` makes commands idempotent;
 ``partition_progress`` stores each partition's next offset and watermark in the same
 transaction as the state, so a replay after a crash skips what was already applied;
-``outbox`` holds records waiting to be published (events and dead letters alike).
+``outbox`` holds records waiting to be published (events and dead letters alike);
+``notices`` holds every notice of ``laporflow notify``, unique per (event, recipient,
+channel) and stored before it is sent.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "complaints_table",
     "events_table",
     "metadata",
+    "notices_table",
     "outbox_table",
     "processed_commands_table",
     "progress_table",
@@ -168,4 +171,35 @@ outbox_table = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published", Boolean, nullable=False, default=False),
     Index("ix_outbox_pending", "published", "id"),
+)
+
+notices_table = Table(
+    "notices",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_id", String(64), nullable=False),
+    Column("complaint_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("role", String(64), nullable=False),
+    # email, webhook, or "none" for a role that no contact names (status no_contact).
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("region", String(64)),
+    Column("skpd", String(64)),
+    Column("digest", Boolean, nullable=False, default=False),
+    # pending -> sent | failed; no_contact is final from the start.
+    Column("status", String(16), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    # Also the claim lease of an attempt in flight: nobody retries it before then.
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("event", Text, nullable=False),  # the event's JSON, as consumed
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    UniqueConstraint("event_id", "recipient", "channel", name="uq_notices_event_recipient_channel"),
+    Index("ix_notices_due", "status", "next_attempt_at"),
+    Index("ix_notices_complaint", "complaint_id"),
 )
