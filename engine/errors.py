@@ -12,6 +12,7 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     │   ├── ConcurrencyError        another writer changed a complaint first (seq conflict)
     │   └── SchemaError             the schema could not be created or upgraded
     ├── BrokerError                 Kafka is unreachable or refused a request
+    ├── DeliveryError               a notice channel (SMTP, webhook) refused or failed a notice
     └── ServiceError                a local service (Kafka, PostgreSQL) failed to start or stop
 
 Each error carries the context an operator needs (complaint, command, topic,
@@ -26,6 +27,7 @@ __all__ = [
     "BrokerError",
     "ConcurrencyError",
     "ConfigError",
+    "DeliveryError",
     "InvalidCommandError",
     "LaporFlowError",
     "PolicyError",
@@ -83,6 +85,19 @@ class SchemaError(StoreError):
 
 class BrokerError(LaporFlowError):
     """Kafka could not be reached or refused a request."""
+
+
+class DeliveryError(LaporFlowError):
+    """A notice could not be delivered; ``permanent`` ones are not retried.
+
+    Transient failures (server down, timeout, 5xx, 429) are retried with backoff; a
+    permanent one (an address refused, a 4xx, a missing webhook secret) is recorded as
+    failed at once, since trying again cannot help.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, **context: Any) -> None:
+        self.permanent = permanent
+        super().__init__(message, **context)
 
 
 class ServiceError(LaporFlowError):

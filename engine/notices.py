@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.errors import StoreError
-from engine.schema import events_table, notices_table
+from engine.schema import clocks_table, events_table, notices_table
 from engine.store import Store
 from workflows.model import Event
 from workflows.notices import MissingContact, PlannedNotice
@@ -233,6 +233,22 @@ class NoticeStore:
                 }
                 for r in rows
             ]
+
+    def clock_deadline(
+        self, complaint_id: str, clock: str, started_at: datetime
+    ) -> datetime | None:
+        """The deadline of a complaint's clock, if that clock still runs from ``started_at``."""
+        t = clocks_table
+        with self.store.connect("loading a clock") as conn:
+            row = conn.execute(
+                select(t.c.started_at, t.c.deadline).where(
+                    and_(t.c.complaint_id == complaint_id, t.c.clock == clock)
+                )
+            ).first()
+        if row is None or row.started_at != started_at:
+            return None
+        deadline: datetime = row.deadline
+        return deadline
 
     def complaint_context(self, complaint_id: str) -> ComplaintContext:
         """The complaint's title from its ``complaint.submitted`` event, unless confidential.

@@ -233,12 +233,14 @@ def notice_facts(
     *,
     title: str | None = None,
     confidential: bool = False,
+    follow_up_deadline: datetime | None = None,
 ) -> dict[str, Any]:
     """What a message about ``event`` says, in plain values for a template.
 
     ``title`` (known only for a non-confidential complaint) is dropped when
-    ``confidential`` is true. Nothing here can carry a complainant's identity: only the
-    event's routing fields and the SLA payload are read.
+    ``confidential`` is true. A dispatch carries no deadline in its event; the store's
+    ``follow_up_deadline`` names it. Nothing here can carry a complainant's identity:
+    only the event's routing fields and the SLA payload are read.
     """
     tz = policy.timezone(event.region)
     payload = event.payload
@@ -262,6 +264,10 @@ def notice_facts(
         "late_working_days": None,
     }
     deadline_text = payload.get("deadline")
+    if event.type == "complaint.dispatched":
+        facts["clock"] = "follow_up"
+        if follow_up_deadline is not None:
+            deadline_text = follow_up_deadline.isoformat()
     if isinstance(deadline_text, str):
         deadline = datetime.fromisoformat(deadline_text)
         facts["deadline"] = deadline.isoformat()
