@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.notices import NoticeStore
 from engine.store import Store
 from workflows.apply import next_due
 from workflows.policy import Policy
@@ -59,4 +60,6 @@ def complaint_status(
             }
             for e in store.history(complaint_id)
         ],
+        # Escalation notices (laporflow notify): sent, pending, failed or no contact.
+        "notices": NoticeStore(store).for_complaint(complaint_id),
     }

@@ -183,6 +183,25 @@ def _print_status(found: dict[str, Any]) -> None:
         ]
         clocks.add_row(name, clock["started_at"], clock["deadline"], ", ".join(flags) or "running")
     console.print(clocks)
+    notices = found.get("notices") or []
+    if notices:
+        table = Table(title="Notices")
+        for col in ("due", "kind", "role", "channel", "recipient", "status", "tries"):
+            table.add_column(col)
+        for n in notices:
+            status = n["status"]
+            if status == "failed":
+                status = f"[red]failed[/]: {escape(str(n['last_error'] or ''))[:60]}"
+            table.add_row(
+                n["due_at"],
+                n["kind"],
+                escape(n["role"]),
+                n["channel"],
+                escape(n["recipient"]),
+                status,
+                str(n["attempts"]),
+            )
+        console.print(table)
     console.print("[bold]Timeline[/]")
     for item in found["history"]:
         detail = {k: v for k, v in item["payload"].items() if k not in ("clocks_stopped",)}

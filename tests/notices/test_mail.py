@@ -59,9 +59,9 @@ def test_a_password_is_never_sent_in_the_clear_to_a_remote_host() -> None:
     server.start()
     try:
         settings = SmtpSettings(host="127.0.0.2", port=server.port, username="u", password="p")
-        with MailChannel(settings, "a@b.id").session() as session:
-            with pytest.raises(DeliveryError) as info:
-                session.send("x@y.id", MESSAGE, message_key="k")
+        channel = MailChannel(settings, "a@b.id")
+        with channel.session() as session, pytest.raises(DeliveryError) as info:
+            session.send("x@y.id", MESSAGE, message_key="k")
         assert "STARTTLS" in str(info.value) and info.value.permanent
         assert server.mails == []
     finally:

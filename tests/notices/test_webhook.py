@@ -29,14 +29,14 @@ def test_the_receiver_verifies_the_signature(receiver: WebhookReceiver) -> None:
     ch = channel(receiver)
     ch.send(
         "wa-pupr",
-        {"complaint_id": "HSU-1", "text": "Eskalasi tingkat 1 – ditindaklanjuti"},
+        {"complaint_id": "HSU-1", "text": "Eskalasi tingkat 1 — ditindaklanjuti (é)"},
         notice_key="e1:wa-pupr",
     )
     (delivery,) = receiver.deliveries
     assert delivery.signature_ok
     assert delivery.json == {
         "complaint_id": "HSU-1",
-        "text": "Eskalasi tingkat 1 – ditindaklanjuti",
+        "text": "Eskalasi tingkat 1 — ditindaklanjuti (é)",
     }
     assert delivery.headers["X-Laporflow-Notice"] == "e1:wa-pupr"
     assert delivery.headers["Content-Type"].startswith("application/json")
