@@ -202,5 +202,9 @@ class EventConsumer:
             return False
 
     def close(self) -> None:
-        """Leave the group and close the connection."""
-        self._consumer.close()
+        """Leave the group and close the connection, waiting at most 5 s.
+
+        A member that joins while a killed predecessor still holds its session waits
+        in the join for the broker; an unbounded close would wait there too.
+        """
+        self._consumer.close(timeout_ms=5000)

@@ -83,6 +83,7 @@ class Notifier:
         environ: Mapping[str, str] | None = None,
         consumer_config: dict[str, Any] | None = None,
         serve_http: bool = True,
+        group_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or NotifyConfig()
@@ -94,7 +95,7 @@ class Notifier:
             self.notices,
             self.policy,
             bootstrap=settings.kafka_bootstrap,
-            group_id=notify_group_id(settings.topic_prefix),
+            group_id=group_id or notify_group_id(settings.topic_prefix),
             topic=settings.topics.events,
             clock=clock,
             consumer_config=consumer_config,
@@ -221,10 +222,9 @@ def run_until_idle(
         )
         try:
             deadline = time.monotonic() + timeout_s
+            # Store everything first, so a recipient's due digest notices go out as one mail.
             while time.monotonic() < deadline:
-                read = notifier.consumer.poll_once()
-                sent = notifier.sender.send_due()
-                if not read and not sent and notifier.consumer.caught_up():
+                if not notifier.consumer.poll_once() and notifier.consumer.caught_up():
                     break
             while time.monotonic() < deadline and notifier.sender.send_due():
                 pass

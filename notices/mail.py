@@ -9,6 +9,7 @@ local test server or mail catcher speaks it. smtplib errors become
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import smtplib
 import ssl
@@ -24,6 +25,9 @@ from notices.render import Message
 __all__ = ["MailChannel", "SmtpSettings"]
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# Long subjects (complaint ids, SKPD names) stay on one line: folding them right after
+# "Subject:" makes some readers show a leading blank. 998 is RFC 5322's hard limit.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class MailChannel:
         A notice sent twice (a crash between sending and marking) carries the same
         Message-ID both times, so mail clients can fold the repeat.
         """
-        mail = EmailMessage()
+        mail = EmailMessage(policy=_POLICY)
         mail["From"] = self.sender
         mail["To"] = to
         mail["Subject"] = message.subject

@@ -6,6 +6,7 @@ POSTs to a threaded ``http.server`` that verifies the HMAC signature itself.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -57,6 +58,8 @@ class SmtpServer:
     def __init__(self, port: int | None = None, hostname: str = "127.0.0.1") -> None:
         self.port = port or free_port()
         self.hostname = hostname
+        #: Seconds each mail takes to accept (a slow server, for crash tests).
+        self.delay_s = 0.0
         self.mails: list[Mail] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -66,6 +69,8 @@ class SmtpServer:
         return f"smtp://127.0.0.1:{self.port}"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
