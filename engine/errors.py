@@ -15,6 +15,7 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     ├── TopicRecreatedError         lapor.commands offsets restarted below the stored ones
     ├── UpstreamError               the national LAPOR! API failed after retries
     │   └── UpstreamAuthError       it refused the token (401/403): fix LAPORFLOW_LAPOR_TOKEN
+    ├── DeliveryError               a notice channel (SMTP, webhook) refused or failed a notice
     └── WorkflowDefinitionError     a workflow declaration is broken (raised when it compiles)
 
 The root and :class:`WorkflowDefinitionError` live in :mod:`workflows.errors` (the pure
@@ -34,6 +35,7 @@ __all__ = [
     "BrokerError",
     "ConcurrencyError",
     "ConfigError",
+    "DeliveryError",
     "InvalidCommandError",
     "LaporFlowError",
     "PolicyError",
@@ -99,3 +101,16 @@ class UpstreamError(LaporFlowError):
 
 class UpstreamAuthError(UpstreamError):
     """The national LAPOR! API refused the token: check ``LAPORFLOW_LAPOR_TOKEN``."""
+
+
+class DeliveryError(LaporFlowError):
+    """A notice could not be delivered; ``permanent`` ones are not retried.
+
+    Transient failures (server down, timeout, 5xx, 429) are retried with backoff; a
+    permanent one (an address refused, a 4xx, a missing webhook secret) is recorded as
+    failed at once, since trying again cannot help.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, **context: Any) -> None:
+        self.permanent = permanent
+        super().__init__(message, **context)

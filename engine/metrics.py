@@ -158,6 +158,30 @@ class Metrics:
             "Batches that failed (database or broker unavailable) and will be retried.",
             registry=registry,
         )
+        # Notices (laporflow notify, CONTRACT §8).
+        self.notices = Counter(
+            "laporflow_notices",
+            "Notice attempts by channel, kind (escalation, warning, dispatch, digest) and "
+            "outcome (sent, retry, failed).",
+            ["channel", "kind", "outcome"],
+            registry=registry,
+        )
+        self.notice_pending = Gauge(
+            "laporflow_notice_pending",
+            "Notices stored and not yet sent (database count; includes held ones).",
+            registry=registry,
+        )
+        self.notice_failed = Gauge(
+            "laporflow_notice_failed",
+            "Notices recorded as failed after their last attempt (database count).",
+            registry=registry,
+        )
+        self.notice_missing_contacts = Counter(
+            "laporflow_notice_missing_contacts",
+            "Notices not sent because the policy names no contact for the role.",
+            ["role", "kind"],
+            registry=registry,
+        )
         self.concurrency_conflicts = Counter(
             "laporflow_concurrency_conflicts",
             "Batches rolled back because another writer changed a complaint first.",

@@ -14,6 +14,9 @@ The LAPOR! feed (``laporflow feed``) keeps its own small tables here: ``lapor_fe
 (where the poller resumes), ``lapor_reports`` (the last upstream status seen per tracking
 ID, and nothing of its content), ``lapor_deliveries`` (webhook deliveries already taken)
 and ``lapor_pushes`` (what the sync-back pushed upstream, or failed to).
+
+``notices`` holds every notice of ``laporflow notify``, unique per (event, recipient,
+channel) and stored before it is sent.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ __all__ = [
     "lapor_pushes_table",
     "lapor_reports_table",
     "metadata",
+    "notices_table",
     "outbox_table",
     "processed_commands_table",
     "progress_table",
@@ -234,4 +238,35 @@ lapor_pushes_table = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_lapor_pushes_complaint", "complaint_id"),
     Index("ix_lapor_pushes_outcome", "outcome", "updated_at"),
+)
+
+notices_table = Table(
+    "notices",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_id", String(64), nullable=False),
+    Column("complaint_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("role", String(64), nullable=False),
+    # email, webhook, or "none" for a role that no contact names (status no_contact).
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("region", String(64)),
+    Column("skpd", String(64)),
+    Column("digest", Boolean, nullable=False, default=False),
+    # pending -> sent | failed; no_contact is final from the start.
+    Column("status", String(16), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    # Also the claim lease of an attempt in flight: nobody retries it before then.
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("event", Text, nullable=False),  # the event's JSON, as consumed
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    UniqueConstraint("event_id", "recipient", "channel", name="uq_notices_event_recipient_channel"),
+    Index("ix_notices_due", "status", "next_attempt_at"),
+    Index("ix_notices_complaint", "complaint_id"),
 )

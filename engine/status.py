@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.errors import StoreError
 from engine.feed_store import FeedStore
+from engine.notices import NoticeStore
 from engine.store import Store
 from workflows.apply import next_due
 from workflows.policy import Policy
@@ -62,6 +63,8 @@ def complaint_status(
             for e in store.history(complaint_id)
         ],
         "lapor_sync": _lapor_sync(store, complaint_id),
+        # Escalation notices (laporflow notify): sent, pending, failed or no contact.
+        "notices": NoticeStore(store).for_complaint(complaint_id),
     }
 
 

@@ -199,6 +199,36 @@ def lapor_sim(
 
 
 @app.command()
+def notify(
+    kafka_bootstrap: Annotated[
+        str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")
+    ] = None,
+    database_url: DatabaseOpt = None,
+    policy: PolicyOpt = None,
+    topic_prefix: Annotated[str | None, typer.Option(help="[env LAPORFLOW_TOPIC_PREFIX]")] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Tell the people who must act: escalations, warnings and dispatches by mail and webhook.
+
+    Mail goes through LAPORFLOW_SMTP_URL (smtp://user:pass@host:587); links point to
+    LAPORFLOW_ADMIN_URL; /metrics on LAPORFLOW_NOTIFY_METRICS_PORT (default 9110).
+    """
+    from laporflow.notify import Notifier
+
+    _setup_logging(log_level)
+    settings = _settings(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        policy=policy,
+        topic_prefix=topic_prefix,
+    )
+    notifier = Notifier(settings)
+    signal.signal(signal.SIGTERM, lambda *_: notifier.stop())
+    signal.signal(signal.SIGINT, lambda *_: notifier.stop())
+    notifier.run()
+
+
+@app.command()
 def status(
     complaint_id: Annotated[str, typer.Argument(help="The complaint (LAPOR! tracking) id")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
@@ -252,6 +282,25 @@ def _print_status(found: dict[str, Any]) -> None:
             markup=False,
             highlight=False,
         )
+    notices = found.get("notices") or []
+    if notices:
+        table = Table(title="Notices")
+        for col in ("due", "kind", "role", "channel", "recipient", "status", "tries"):
+            table.add_column(col)
+        for n in notices:
+            status = n["status"]
+            if status == "failed":
+                status = f"[red]failed[/]: {escape(str(n['last_error'] or ''))[:60]}"
+            table.add_row(
+                n["due_at"],
+                n["kind"],
+                escape(n["role"]),
+                n["channel"],
+                escape(n["recipient"]),
+                status,
+                str(n["attempts"]),
+            )
+        console.print(table)
     console.print("[bold]Timeline[/]")
     for item in found["history"]:
         detail = {k: v for k, v in item["payload"].items() if k not in ("clocks_stopped",)}

@@ -15,13 +15,14 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
-from datetime import date
-from typing import Annotated, Any, Final
+from datetime import date, time
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -36,13 +37,17 @@ from workflows.sla import ClockName
 __all__ = [
     "ClockLimits",
     "ClockOverrides",
+    "Contact",
     "Defaults",
     "EscalationChains",
     "HolidayAdjustments",
+    "NotifySettings",
     "Override",
     "Policy",
+    "QuietHours",
     "RegionPolicy",
     "SkpdDirectory",
+    "Webhook",
 ]
 
 _FROZEN: Final = ConfigDict(extra="forbid", frozen=True)
@@ -182,6 +187,76 @@ class EscalationChains(BaseModel):
         return chain
 
 
+# --- notices (CONTRACT §8) ------------------------------------------------------------
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+$"),
+]
+Name = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
+
+
+class Contact(BaseModel):
+    """How one role is reached in one scope: an email address (or several) and/or a webhook.
+
+    ``webhook`` names an entry of the policy's ``webhooks`` section.
+    """
+
+    model_config = _FROZEN
+
+    email: EmailAddress | tuple[EmailAddress, ...] | None = None
+    webhook: Name | None = None
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        """The email addresses, as a tuple (empty when there is none)."""
+        if self.email is None:
+            return ()
+        return (self.email,) if isinstance(self.email, str) else self.email
+
+
+class Webhook(BaseModel):
+    """One entry of ``webhooks``: where to POST, and the env var holding the HMAC secret."""
+
+    model_config = _FROZEN
+
+    url: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://\S+$")]
+    secret_env: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def _parse_hhmm(value: object) -> object:
+    """``"07:30"`` to a time; YAML may also hand over minutes past midnight as an int."""
+    if isinstance(value, str):
+        hours, sep, minutes = value.partition(":")
+        if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+            raise ValueError(f"expected a local time like '07:30', got {value!r}")
+        return time(int(hours), int(minutes))
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)  # YAML 1.1 reads 07:30 unquoted as 450
+    return value
+
+
+LocalTime = Annotated[time, BeforeValidator(_parse_hhmm)]
+
+
+class QuietHours(BaseModel):
+    """Local times between which no notice goes out (``from`` 17:00, ``to`` 07:30)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: LocalTime = Field(alias="from")
+    end: LocalTime = Field(alias="to")
+
+
+class NotifySettings(BaseModel):
+    """The ``notify`` section: quiet hours and the mail digest."""
+
+    model_config = _FROZEN
+
+    quiet_hours: QuietHours | None = None
+    digest: Literal["none", "daily"] = "none"
+
+
 class Policy(BaseModel):
     """A whole SLA policy file; ``Policy()`` is the contract's defaults.
 
@@ -199,6 +274,10 @@ class Policy(BaseModel):
     #: Per region, the SKPDs a complaint may be dispatched to (CONTRACT §4); a region not
     #: listed here accepts any SKPD code.
     skpds: dict[DirectoryCode, SkpdDirectory] = {}
+    contacts: dict[str, dict[Name, Contact]] = {}
+    webhooks: dict[Name, Webhook] = {}
+    #: ``None`` (no section): no quiet hours and no digest, each notice goes out at once.
+    notify: NotifySettings | None = None
 
     # Derived once after validation; private attributes may be set on frozen models.
     _calendar: WorkingCalendar = PrivateAttr()
@@ -256,6 +335,49 @@ class Policy(BaseModel):
                 f"skpd overrides name SKPDs missing from the skpds directory: {listed}"
             )
         return self
+
+    @field_validator("contacts")
+    @classmethod
+    def _contact_scopes(
+        cls, entries: dict[str, dict[str, Contact]]
+    ) -> dict[str, dict[str, Contact]]:
+        """Contact scopes are ``REGION/SKPD``, ``REGION`` or ``*``; name any other key."""
+        bad = [k for k in entries if k != "*" and not _is_region_skpd(k) and not _is_code(k)]
+        if bad:
+            listed = ", ".join(repr(key) for key in bad)
+            raise ValueError(f"keys must look like 'REGION/SKPD', 'REGION' or '*', got {listed}")
+        return entries
+
+    @model_validator(mode="after")
+    def _webhooks_named(self) -> Policy:
+        """Every contact's webhook must name an entry of ``webhooks``."""
+        unknown = sorted(
+            f"contacts.{scope}.{role}.webhook={contact.webhook!r}"
+            for scope, roles in self.contacts.items()
+            for role, contact in roles.items()
+            if contact.webhook is not None and contact.webhook not in self.webhooks
+        )
+        if unknown:
+            raise ValueError(f"webhooks not defined in 'webhooks': {', '.join(unknown)}")
+        return self
+
+    def contact(self, role: str, *, region: str | None, skpd: str | None) -> Contact | None:
+        """Who holds ``role`` for a complaint: most specific scope wins.
+
+        Order: ``contacts["REGION/SKPD"]`` > ``contacts["REGION"]`` > ``contacts["*"]``;
+        ``None`` when no scope names the role.
+        """
+        scopes: list[str] = []
+        if region is not None and skpd is not None:
+            scopes.append(f"{region}/{skpd}")
+        if region is not None:
+            scopes.append(region)
+        scopes.append("*")
+        for scope in scopes:
+            found = self.contacts.get(scope, {}).get(role)
+            if found is not None:
+                return found
+        return None
 
     def model_post_init(self, context: Any, /) -> None:
         """Build the derived calendar and fingerprint."""
@@ -382,6 +504,11 @@ class Policy(BaseModel):
             raise ValueError(f"escalation level must be 1, 2 or 3, got {level}")
         chain = self.escalation.get(clock)
         return chain[min(level, len(chain)) - 1]
+
+
+def _is_code(key: str) -> bool:
+    """Whether ``key`` is a plain region code (no slash, no blanks)."""
+    return bool(key) and "/" not in key and not any(ch.isspace() for ch in key)
 
 
 def _is_region_skpd(key: str) -> bool:
