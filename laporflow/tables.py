@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.markup import escape
 from rich.table import Table
 
+from engine.intake import IntakeRow
+from engine.liaisons import LiaisonRow
 from engine.report import SkpdRow
 
-__all__ = ["kpi_table"]
+__all__ = ["intake_table", "kpi_table", "liaison_table"]
 
 _COLUMNS = (
     "SKPD",
@@ -44,5 +47,37 @@ def kpi_table(rows: Iterable[SkpdRow], title: str) -> Table:
             str(row.open_breaches),
             str(row.escalations),
             str(row.settled),
+        )
+    return table
+
+
+def intake_table(rows: Iterable[IntakeRow]) -> Table:
+    """Complaints received per region and local month, against the policy's target."""
+    table = Table(title="Intake per region and month (local time) vs target")
+    for col in ("region", "month", "received", "target", "of target"):
+        table.add_column(col, justify="left" if col in ("region", "month") else "right")
+    for row in rows:
+        share = "-" if not row.target else f"{row.received / row.target:.0%}"
+        month = f"{row.month} (part)" if row.partial else row.month
+        target = "-" if row.target is None else str(row.target)
+        table.add_row(escape(row.region), month, str(row.received), target, share)
+    return table
+
+
+def liaison_table(rows: Iterable[LiaisonRow]) -> Table:
+    """Per SKPD: the officers who answered, changes of officer, the current one."""
+    table = Table(title="Liaison continuity (answers by role skpd)")
+    for col in ("region", "SKPD", "answers", "officers", "changes", "current", "since"):
+        table.add_column(col, justify="right" if col in ("answers", "changes") else "left")
+    for row in rows:
+        # Actor ids and codes come from producers: escape them, never parse as markup.
+        table.add_row(
+            escape(row.region),
+            escape(row.skpd),
+            str(row.answers),
+            escape(", ".join(row.officers)),
+            str(row.changes),
+            escape(row.current),
+            row.current_since.isoformat(),
         )
     return table

@@ -40,6 +40,7 @@ __all__ = [
     "Override",
     "Policy",
     "RegionPolicy",
+    "RegionTargets",
 ]
 
 _FROZEN: Final = ConfigDict(extra="forbid", frozen=True)
@@ -146,6 +147,15 @@ class HolidayAdjustments(BaseModel):
         return self
 
 
+class RegionTargets(BaseModel):
+    """One entry of ``targets``: what a region aims for (intake is itself a KPI)."""
+
+    model_config = _FROZEN
+
+    #: Complaints the region wants received per local calendar month.
+    complaints_per_month: Annotated[int, Field(strict=True, ge=0)] | None = None
+
+
 _DEFAULT_CHAIN: Final = ("kepala_skpd", "sekda", "koordinator_provinsi")
 _VERIFICATION_CHAIN: Final = ("kepala_diskominfo", "sekda", "koordinator_provinsi")
 
@@ -185,6 +195,8 @@ class Policy(BaseModel):
     categories: dict[str, Override] = {}
     holidays: HolidayAdjustments = HolidayAdjustments()
     escalation: EscalationChains = EscalationChains()
+    #: Per region: e.g. ``{"HSU": {"complaints_per_month": 40}}`` (intake report).
+    targets: dict[str, RegionTargets] = {}
 
     # Derived once after validation; private attributes may be set on frozen models.
     _calendar: WorkingCalendar = PrivateAttr()
@@ -276,6 +288,11 @@ class Policy(BaseModel):
             if region_policy is not None and region_policy.timezone is not None:
                 return ZoneInfo(region_policy.timezone)
         return ZoneInfo(self.defaults.timezone)
+
+    def monthly_intake_target(self, region: str) -> int | None:
+        """The region's target of complaints received per month, or ``None`` if unset."""
+        entry = self.targets.get(region)
+        return None if entry is None else entry.complaints_per_month
 
     def escalation_target(self, clock: ClockName, level: int) -> str:
         """Who is notified at escalation ``level`` (1..3) of ``clock``.

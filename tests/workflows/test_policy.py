@@ -195,3 +195,14 @@ def test_bad_values_are_named(
 def test_clock_limits_lookup() -> None:
     limits = ClockLimits(follow_up=7)
     assert [limits.get(clock) for clock in CLOCK_NAMES] == [3, 7, 60, 10]
+
+
+def test_targets_are_per_region_and_unknown_keys_are_errors() -> None:
+    policy = Policy.model_validate({"targets": {"HSU": {"complaints_per_month": 40}}})
+    assert policy.monthly_intake_target("HSU") == 40
+    assert policy.monthly_intake_target("BJM") is None
+    assert policy.fingerprint != Policy.default().fingerprint
+    with pytest.raises(ValidationError, match="complaints_per_mont"):
+        Policy.model_validate({"targets": {"HSU": {"complaints_per_mont": 40}}})
+    with pytest.raises(ValidationError):
+        Policy.model_validate({"targets": {"HSU": {"complaints_per_month": "40"}}})
