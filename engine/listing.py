@@ -14,13 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, select, true, type_coerce
 
 from engine.errors import QueryError
-from engine.schema import clocks_table, complaints_table
+from engine.schema import UTCDateTime, clocks_table, complaints_table, events_table
 from engine.store import Store
 
-__all__ = ["MAX_PAGE", "ComplaintPage", "ComplaintSummary", "list_complaints"]
+__all__ = [
+    "MAX_PAGE",
+    "ComplaintPage",
+    "ComplaintSummary",
+    "known_regions",
+    "latest_submission",
+    "list_complaints",
+]
 
 #: The largest page a client may ask for.
 MAX_PAGE = 200
@@ -153,3 +160,25 @@ def list_complaints(
     ]
     more = len(rows) > limit
     return ComplaintPage(items, encode_cursor(items[-1].complaint_id) if more else None)
+
+
+def known_regions(store: Store) -> list[str]:
+    """Every region with a stored complaint, sorted (for the admin's region selector)."""
+    c = complaints_table
+    with store.connect("listing regions") as conn:
+        return [r for (r,) in conn.execute(select(c.c.region).distinct().order_by(c.c.region))]
+
+
+def latest_submission(store: Store) -> datetime | None:
+    """When the newest complaint was submitted (event time), or ``None`` with none stored."""
+    e = events_table
+    with store.connect("finding the latest submission") as conn:
+        value = conn.execute(
+            select(type_coerce(func.max(e.c.occurred_at), UTCDateTime())).where(
+                e.c.type == "complaint.submitted"
+            )
+        ).scalar_one()
+    if value is None:
+        return None
+    at: datetime = value
+    return at

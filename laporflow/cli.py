@@ -214,6 +214,25 @@ def report(
     console.print(table)
 
 
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="[env LAPORFLOW_API_PORT, default 8080]")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="[env LAPORFLOW_API_HOST, default 127.0.0.1]")
+    ] = None,
+    database_url: DatabaseOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Serve the read-only JSON API and the /admin page (token: env LAPORFLOW_API_TOKEN)."""
+    from laporflow.serve import ServeSettings
+    from laporflow.serve import serve as run_server
+
+    _setup_logging("INFO")
+    given: dict[str, Any] = {"port": port, "host": host}
+    api = ServeSettings(**{k: v for k, v in given.items() if v is not None})
+    run_server(_settings(database_url=database_url, policy=policy), api)
+
+
 def _parse_day(value: str | None, flag: str) -> date | None:
     if value is None:
         return None
