@@ -68,7 +68,7 @@ def follow_up_rate_chart(bars: Sequence[Bar], *, good: float = 0.8) -> Markup:
 
 def intake_chart(title: str, bars: Sequence[IntakeBar]) -> Markup:
     """Vertical bars of complaints received per month, with each month's target marked."""
-    col_w, top, bottom, left = 46, 24, 36, 34
+    col_w, top, bottom, left = 64, 34, 36, 34
     plot_h = 140
     peak = max([b.received for b in bars] + [b.target or 0 for b in bars] + [1])
     width = left + col_w * max(len(bars), 1) + 10

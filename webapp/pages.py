@@ -26,6 +26,7 @@ from engine.status import complaint_status
 from webapp.auth import Session
 from webapp.charts import Bar, IntakeBar, follow_up_rate_chart, intake_chart
 from webapp.context import AppContext
+from workflows.policy import Policy
 
 __all__ = ["SESSION_COOKIE", "pages_router"]
 
@@ -167,6 +168,15 @@ def _parse_day(value: str | None, errors: list[str], name: str) -> date | None:
         return None
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+
+
+def _month_label(month: str, partial: bool) -> str:
+    """``2026-03`` as ``Mar 2026`` (``*`` when the period holds only part of it)."""
+    year, number = month.split("-")
+    return f"{_MONTHS[int(number) - 1]} {year}{'*' if partial else ''}"
+
+
 def _format_cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
@@ -226,7 +236,7 @@ def dashboard(
     intake_charts = [
         intake_chart(
             f"{name}: pengaduan masuk per bulan",
-            [IntakeBar(r.month + ("*" if r.partial else ""), r.received, r.target) for r in rows],
+            [IntakeBar(_month_label(r.month, r.partial), r.received, r.target) for r in rows],
         )
         for name, rows in sorted(by_region.items())
     ]
@@ -248,7 +258,13 @@ def dashboard(
         intake_charts=intake_charts,
         liaisons=liaisons,
         breached=breached,
+        local=lambda at, reg: _local_time(policy, at, reg),
     )
+
+
+def _local_time(policy: Policy, at: datetime, region: str | None) -> str:
+    """An instant in the region's time zone, e.g. ``2026-03-18 10:57 WITA``."""
+    return at.astimezone(policy.timezone(region)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 @pages_router.get("/complaints", response_class=HTMLResponse)
