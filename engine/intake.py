@@ -3,7 +3,8 @@
 "The number of complaints is still very low": intake is itself a KPI. A region sets a
 monthly target in the policy (``targets: {HSU: {complaints_per_month: 40}}``) and the
 admin sees, for each local calendar month of the period, how many complaints the region
-received (``complaint.submitted`` events, in event time, in the region's time zone).
+received (``complaint.submitted`` events, in event time, in the region's time zone), and
+through which channel (web, SMS 1708, mobile, Twitter, WhatsApp, other).
 
 Counting happens in SQL, one range count per (zone, month) over the index on
 ``events (type, occurred_at)``, so the cost grows with the period's submissions. A
@@ -13,11 +14,12 @@ received: a month with no intake is the finding, not a gap.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, cast, func, literal, select, union_all
+from sqlalchemy.dialects.postgresql import JSONB
 
 from engine.period import ZoneSlice, month_starts, zone_slices
 from engine.schema import events_table
@@ -43,10 +45,14 @@ class IntakeRow:
     target: int | None
     #: The period covers only part of this month (its count is for that part only).
     partial: bool
+    #: ``received`` per submission channel (web, sms, mobile, twitter, whatsapp, other).
+    by_channel: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The row as JSON-ready data."""
-        return asdict(self)
+        data = asdict(self)
+        data["by_channel"] = dict(sorted(self.by_channel.items()))
+        return data
 
 
 def build_intake(
@@ -62,7 +68,8 @@ def build_intake(
     An open end of the period stops at the first or last submission stored.
     """
     slices = zone_slices(policy, since, until, region)
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    channel = _channel(store.dialect)
     months_of: dict[int, list[tuple[date, bool]]] = {}
     with store.connect("building the intake report") as conn:
         queries: list[Select[Any]] = []
@@ -85,13 +92,15 @@ def build_intake(
                 end = min(following - timedelta(days=1), last)
                 partial = start != month or end != following - timedelta(days=1)
                 months.append((month, partial))
-                queries.append(_count_query(zone, month, start, end))
+                queries.append(_count_query(zone, month, start, end, channel))
             months_of[index] = months
         for chunk_start in range(0, len(queries), _CHUNK):
             chunk = queries[chunk_start : chunk_start + _CHUNK]
             statement = chunk[0] if len(chunk) == 1 else union_all(*chunk)
-            for reg, month_label, n in conn.execute(statement):
-                counts[(reg, month_label)] = counts.get((reg, month_label), 0) + int(n)
+            for reg, month_label, via, n in conn.execute(statement):
+                per_channel = counts.setdefault((reg, month_label), {})
+                key = via or "unknown"
+                per_channel[key] = per_channel.get(key, 0) + int(n)
 
     rows: dict[tuple[str, str], IntakeRow] = {}
     partial_of: dict[tuple[int, str], bool] = {}
@@ -105,10 +114,15 @@ def build_intake(
                     rows[(reg, label)] = IntakeRow(
                         reg, label, 0, policy.monthly_intake_target(reg), partial
                     )
-    for (reg, label), n in counts.items():
+    for (reg, label), per_channel in counts.items():
         index = next(i for i, zone in enumerate(slices) if zone.has_region(reg))
         rows[(reg, label)] = IntakeRow(
-            reg, label, n, policy.monthly_intake_target(reg), partial_of[(index, label)]
+            reg,
+            label,
+            sum(per_channel.values()),
+            policy.monthly_intake_target(reg),
+            partial_of[(index, label)],
+            per_channel,
         )
     return [rows[key] for key in sorted(rows)]
 
@@ -124,18 +138,29 @@ def _submitted_in(
     return and_(*parts)
 
 
-def _count_query(zone: ZoneSlice, month: date, first: date, last: date) -> Select[Any]:
-    """Submissions per region of ``zone`` in local days [first, last] of ``month``."""
+def _channel(dialect: str) -> ColumnElement[str]:
+    """The submitted event's ``payload.channel``, extracted by the database."""
+    body = events_table.c.body
+    if dialect == "postgresql":
+        return func.jsonb_extract_path_text(cast(body, JSONB), "payload", "channel")
+    return func.json_extract(body, "$.payload.channel")
+
+
+def _count_query(
+    zone: ZoneSlice, month: date, first: date, last: date, channel: ColumnElement[str]
+) -> Select[Any]:
+    """Submissions per region and channel of ``zone`` in local days [first, last]."""
     start = datetime.combine(first, datetime.min.time(), tzinfo=zone.timezone)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone.timezone)
     return (
         select(
             events_table.c.region,
             literal(month.strftime("%Y-%m")).label("month"),
+            channel.label("channel"),
             func.count().label("received"),
         )
         .where(_submitted_in(zone, start, end))
-        .group_by(events_table.c.region)
+        .group_by(events_table.c.region, channel)
     )
 
 

@@ -54,13 +54,16 @@ def kpi_table(rows: Iterable[SkpdRow], title: str) -> Table:
 def intake_table(rows: Iterable[IntakeRow]) -> Table:
     """Complaints received per region and local month, against the policy's target."""
     table = Table(title="Intake per region and month (local time) vs target")
-    for col in ("region", "month", "received", "target", "of target"):
-        table.add_column(col, justify="left" if col in ("region", "month") else "right")
+    for col in ("region", "month", "received", "target", "of target", "channels"):
+        table.add_column(
+            col, justify="right" if col in ("received", "target", "of target") else "left"
+        )
     for row in rows:
         share = "-" if not row.target else f"{row.received / row.target:.0%}"
         month = f"{row.month} (part)" if row.partial else row.month
         target = "-" if row.target is None else str(row.target)
-        table.add_row(escape(row.region), month, str(row.received), target, share)
+        channels = ", ".join(f"{name} {n}" for name, n in sorted(row.by_channel.items()))
+        table.add_row(escape(row.region), month, str(row.received), target, share, escape(channels))
     return table
 
 

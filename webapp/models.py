@@ -44,6 +44,7 @@ class IntakeOut(_Out):
     received: int
     target: int | None = Field(description="targets.<region>.complaints_per_month, if set")
     partial: bool = Field(description="The period covers only part of the month")
+    by_channel: dict[str, int] = Field(description="received per submission channel")
 
 
 class LiaisonOut(_Out):

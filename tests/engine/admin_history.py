@@ -7,6 +7,7 @@ zone), ACEH in WIB (Asia/Jakarta, UTC+7); intake targets HSU 3 and BJM 2 a month
 Instants are chosen on local month edges, where UTC says otherwise:
 - HSU-1 submitted 03-31 23:30 WITA (March), HSU-2 04-01 00:30 WITA (April; March in UTC);
 - ACEH-1 submitted 04-30 23:30 WIB: April in Jakarta, though 05-01 00:30 in WITA.
+Every submission comes through the web but HSU-3's (SMS).
 
 Answers (``follow_up``, role ``skpd``), in time order:
 - HSU/DINKES: ani 04-07, budi 04-08, ani 04-09 (on another complaint), ani 04-10:
@@ -61,13 +62,13 @@ class Cmd:
 ADMIN = ("admin", "diskominfo")
 
 
-def submit(cid: str, at: datetime, region: str) -> Cmd:
+def submit(cid: str, at: datetime, region: str, channel: str = "web") -> Cmd:
     payload = {
         "title": "Jalan rusak",
         "body": "Mohon diperbaiki",
         "category": "jalan",
         "classification": "pengaduan",
-        "channel": "web",
+        "channel": channel,
         "region": region,
     }
     return Cmd(at, "submit", cid, ("complainant", "warga"), payload)
@@ -92,7 +93,7 @@ def history() -> list[Cmd]:
     return [
         submit("HSU-1", wita(3, 31, 23, 30), "HSU"),  # March (local)
         submit("HSU-2", wita(4, 1, 0, 30), "HSU"),  # April (local), March in UTC
-        submit("HSU-3", wita(4, 6, 8), "HSU"),
+        submit("HSU-3", wita(4, 6, 8), "HSU", channel="sms"),
         submit("HSU-4", wita(4, 6, 9), "HSU"),
         submit("HSU-5", wita(5, 2, 9), "HSU"),  # May
         submit("ACEH-1", datetime(2026, 4, 30, 23, 30, tzinfo=WIB), "ACEH"),  # April in WIB

@@ -380,14 +380,28 @@ def test_report_intake_json_and_table(runner: CliRunner, admin_db: tuple[str, Pa
     result = invoke(runner, url, *args, "--until", "2026-04-30", "--json", "--policy", str(policy))
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [
-        {"region": "HSU", "month": "2026-03", "received": 1, "target": 3, "partial": False},
-        {"region": "HSU", "month": "2026-04", "received": 3, "target": 3, "partial": False},
+        {
+            "region": "HSU",
+            "month": "2026-03",
+            "received": 1,
+            "target": 3,
+            "partial": False,
+            "by_channel": {"web": 1},
+        },
+        {
+            "region": "HSU",
+            "month": "2026-04",
+            "received": 3,
+            "target": 3,
+            "partial": False,
+            "by_channel": {"sms": 1, "web": 2},
+        },
     ]
     result = invoke(runner, url, *args, "--until", "2026-04-15", "--policy", str(policy))
     assert result.exit_code == 0, result.output
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in result.stdout.splitlines()]
-    assert ["HSU", "2026-04 (part)", "3", "3", "100%"] in cells
-    assert ["HSU", "2026-03", "1", "3", "33%"] in cells
+    assert ["HSU", "2026-04 (part)", "3", "3", "100%", "sms 1, web 2"] in cells
+    assert ["HSU", "2026-03", "1", "3", "33%", "web 1"] in cells
 
 
 def test_report_liaisons_json_and_table(runner: CliRunner, admin_db: tuple[str, Path]) -> None:

@@ -160,11 +160,12 @@ def test_reports(client: httpx.Client, store: Store) -> None:
     assert skpd == [row.as_dict() for row in build_report(store, POLICY, region="HSU")]
     assert [r["skpd"] for r in skpd] == ["DINKES", "PUPR"]
     intake = get(client, "/api/v1/reports/intake", since="2026-04-01", until="2026-04-30")
-    assert intake == [
-        {"region": "ACEH", "month": "2026-04", "received": 1, "target": None, "partial": False},
-        {"region": "BJM", "month": "2026-04", "received": 0, "target": 2, "partial": False},
-        {"region": "HSU", "month": "2026-04", "received": 3, "target": 3, "partial": False},
+    assert [(r["region"], r["received"], r["target"], r["by_channel"]) for r in intake] == [
+        ("ACEH", 1, None, {"web": 1}),
+        ("BJM", 0, 2, {}),
+        ("HSU", 3, 3, {"sms": 1, "web": 2}),
     ]
+    assert {r["month"] for r in intake} == {"2026-04"} and not any(r["partial"] for r in intake)
     liaisons = get(client, "/api/v1/reports/liaisons", region="HSU")
     assert [(r["skpd"], r["officers"], r["changes"], r["current"]) for r in liaisons] == [
         ("DINKES", ["ani", "budi"], 2, "ani"),

@@ -119,6 +119,7 @@ def test_dashboard_content(base_url: str) -> None:
         assert re.search(r"<td>DINKES</td>.*?ani, budi.*?>2</td>", html, re.S)
         # Intake chart for HSU against its target of 3; follow-up rate chart.
         assert "HSU: pengaduan masuk per bulan" in html
+        assert re.search(r"<td>HSU</td><td>2026-04</td>.*?sms 1, web 2", html, re.S)
         assert "<svg" in html and "Tingkat tindak lanjut per SKPD" in html
         # The breached complaint is listed and linked.
         assert 'href="/admin/complaints/HSU-4"' in html
