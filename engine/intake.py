@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, cast, func, literal, select, union_all
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 
 from engine.period import ZoneSlice, month_starts, zone_slices
 from engine.schema import events_table
@@ -142,7 +142,7 @@ def _channel(dialect: str) -> ColumnElement[str]:
     """The submitted event's ``payload.channel``, extracted by the database."""
     body = events_table.c.body
     if dialect == "postgresql":
-        return func.jsonb_extract_path_text(cast(body, JSONB), "payload", "channel")
+        return func.json_extract_path_text(cast(body, JSON), "payload", "channel")
     return func.json_extract(body, "$.payload.channel")
 
 

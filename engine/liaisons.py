@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, cast, func, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 
 from engine.period import period_condition, zone_slices
 from engine.schema import UTCDateTime, events_table
@@ -63,7 +63,8 @@ def _actor_field(dialect: str, field: str) -> ColumnElement[str]:
     """The event body's ``actor.<field>``, extracted by the database."""
     body = events_table.c.body
     if dialect == "postgresql":
-        return func.jsonb_extract_path_text(cast(body, JSONB), "actor", field)
+        # json, not jsonb: one extraction per row is cheaper without jsonb's conversion.
+        return func.json_extract_path_text(cast(body, JSON), "actor", field)
     return func.json_extract(body, f"$.actor.{field}")
 
 
@@ -77,7 +78,6 @@ def build_liaisons(
 ) -> list[LiaisonRow]:
     """Per (region, SKPD): officers, changes, current officer and since when."""
     e = events_table
-    actor = _actor_field(store.dialect, "id").label("actor")
     conditions = [
         e.c.type == _ANSWERED,
         e.c.skpd.is_not(None),
@@ -86,54 +86,75 @@ def build_liaisons(
     ]
     if region is not None:
         conditions.append(e.c.region == region)
-    team = (e.c.region, e.c.skpd)
-    order = (e.c.occurred_at, e.c.complaint_id, e.c.seq)
-    answers = (
+    # The period's answers, each body parsed once; then the windows over them.
+    period = (
         select(
             e.c.region,
             e.c.skpd,
-            actor,
+            _actor_field(store.dialect, "id").label("actor"),
             e.c.occurred_at,
-            func.lag(actor).over(partition_by=team, order_by=order).label("previous"),
-            func.row_number()
-            .over(partition_by=team, order_by=[c.desc() for c in order])
-            .label("from_last"),
+            e.c.complaint_id,
+            e.c.seq,
         )
         .where(and_(*conditions))
-        .subquery("answers")
+        .subquery("period")
     )
+    p = period.c
+    team = (p.region, p.skpd)
+    order = (p.occurred_at, p.complaint_id, p.seq)
+    answers = select(
+        p.region,
+        p.skpd,
+        p.actor,
+        p.occurred_at,
+        func.lag(p.actor).over(partition_by=team, order_by=order).label("previous"),
+        func.row_number()
+        .over(partition_by=team, order_by=[c.desc() for c in order])
+        .label("from_last"),
+    ).subquery("answers")
     a = answers.c
     changed = and_(a.previous.is_not(None), a.previous != a.actor)
     run_start = case((a.previous.is_(None), a.occurred_at), (a.previous != a.actor, a.occurred_at))
-    summary = select(
-        a.region,
-        a.skpd,
-        func.count().label("answers"),
-        func.sum(case((changed, 1), else_=0)).label("changes"),
-        func.max(case((a.from_last == 1, a.actor))).label("current"),
-        type_coerce(func.max(run_start), UTCDateTime()).label("current_since"),
-    ).group_by(a.region, a.skpd)
-    officers = (
-        select(a.region, a.skpd, a.actor, type_coerce(func.min(a.occurred_at), UTCDateTime()))
+    # One row per (region, SKPD, officer): the team's totals are sums over its officers,
+    # and the current officer's last run start is the start of the team's final run.
+    per_officer = (
+        select(
+            a.region,
+            a.skpd,
+            a.actor,
+            func.count().label("answers"),
+            func.sum(case((changed, 1), else_=0)).label("changes"),
+            func.max(case((a.from_last == 1, 1), else_=0)).label("is_current"),
+            type_coerce(func.min(a.occurred_at), UTCDateTime()).label("first"),
+            type_coerce(func.max(run_start), UTCDateTime()).label("run_start"),
+        )
         .group_by(a.region, a.skpd, a.actor)
-        .order_by(a.region, a.skpd, func.min(a.occurred_at), a.actor)
+        .order_by(a.skpd, a.region, func.min(a.occurred_at), a.actor)
     )
+    teams: dict[tuple[str, str], dict[str, Any]] = {}
     with store.connect("building the liaison report") as conn:
-        summaries = conn.execute(summary.order_by(a.skpd, a.region)).all()
-        officer_lists: dict[tuple[str, str], list[str]] = {}
-        for reg, skpd, officer, _first in conn.execute(officers):
-            officer_lists.setdefault((reg, skpd), []).append(officer)
+        for reg, skpd, officer, n, changes, is_current, _first, started in conn.execute(
+            per_officer
+        ):
+            team_row = teams.setdefault(
+                (skpd, reg), {"officers": [], "answers": 0, "changes": 0, "current": None}
+            )
+            team_row["officers"].append(officer)
+            team_row["answers"] += int(n)
+            team_row["changes"] += int(changes)
+            if is_current:
+                team_row["current"], team_row["since"] = officer, _as_utc(started)
     return [
         LiaisonRow(
             skpd=skpd,
-            officers=officer_lists.get((reg, skpd), []),
-            changes=int(changes),
-            current=current,
-            current_since=_as_utc(since_at),
+            officers=row["officers"],
+            changes=row["changes"],
+            current=row["current"],
+            current_since=row["since"],
             region=reg,
-            answers=int(n),
+            answers=row["answers"],
         )
-        for reg, skpd, n, changes, current, since_at in summaries
+        for (skpd, reg), row in teams.items()
     ]
 
 
