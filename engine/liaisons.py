@@ -9,7 +9,8 @@ officer's final unbroken run of answers).
 
 All in SQL: one range scan over the index on ``events (type, occurred_at)`` and a
 ``LAG`` window per SKPD. Only the period is read, so a run that began before
-``since`` shows as beginning at its first answer in the period.
+``since`` shows as beginning at its first answer in the period; such rows say so
+(``current_since_clipped``): widen the period to see the whole tenure.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class LiaisonRow:
     region: str
     #: Answers in the period.
     answers: int
+    #: The current officer already answered first in the period: the run may have
+    #: begun before ``since`` (only the period is read).
+    current_since_clipped: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The row as JSON-ready data (instants in RFC 3339, UTC)."""
@@ -56,6 +60,7 @@ class LiaisonRow:
             "current_since": self.current_since.isoformat(),
             "region": self.region,
             "answers": self.answers,
+            "current_since_clipped": self.current_since_clipped,
         }
 
 
@@ -133,15 +138,15 @@ def build_liaisons(
     )
     teams: dict[tuple[str, str], dict[str, Any]] = {}
     with store.connect("building the liaison report") as conn:
-        for reg, skpd, officer, n, changes, is_current, _first, started in conn.execute(
-            per_officer
-        ):
+        for reg, skpd, officer, n, changes, is_current, first, started in conn.execute(per_officer):
             team_row = teams.setdefault(
-                (skpd, reg), {"officers": [], "answers": 0, "changes": 0, "current": None}
+                (skpd, reg),
+                {"officers": [], "answers": 0, "changes": 0, "first": _as_utc(first)},
             )
             team_row["officers"].append(officer)
             team_row["answers"] += int(n)
             team_row["changes"] += int(changes)
+            team_row["first"] = min(team_row["first"], _as_utc(first))
             if is_current:
                 team_row["current"], team_row["since"] = officer, _as_utc(started)
     return [
@@ -153,6 +158,7 @@ def build_liaisons(
             current_since=row["since"],
             region=reg,
             answers=row["answers"],
+            current_since_clipped=since is not None and row["since"] == row["first"],
         )
         for (skpd, reg), row in teams.items()
     ]

@@ -57,6 +57,9 @@ class LiaisonOut(_Out):
     current_since: datetime
     region: str
     answers: int
+    current_since_clipped: bool = Field(
+        description="The current officer answered first in the period: the run may be older"
+    )
 
 
 class Problem(_Out):

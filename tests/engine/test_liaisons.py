@@ -47,17 +47,23 @@ def test_officers_changes_and_current_run(store: Store) -> None:
         "current_since": "2026-04-09T02:00:00+00:00",
         "region": "HSU",
         "answers": 4,
+        "current_since_clipped": False,
     }
 
 
 def test_period_and_region_filters(store: Store) -> None:
     assert build_liaisons(store, POLICY, region="HSU", since=date(2026, 4, 9)) == [
-        LiaisonRow("DINKES", ["ani"], 0, "ani", wita(4, 9, 10), "HSU", 2),
-        LiaisonRow("PUPR", ["citra"], 0, "citra", wita(4, 9, 11), "HSU", 1),
+        # Both answered first thing in the period: their runs may be older (they are).
+        LiaisonRow("DINKES", ["ani"], 0, "ani", wita(4, 9, 10), "HSU", 2, True),
+        LiaisonRow("PUPR", ["citra"], 0, "citra", wita(4, 9, 11), "HSU", 1, True),
     ]
     assert build_liaisons(store, POLICY, region="HSU", until=date(2026, 4, 8)) == [
         LiaisonRow("DINKES", ["ani", "budi"], 1, "budi", wita(4, 8, 10), "HSU", 2),
         LiaisonRow("PUPR", ["citra"], 0, "citra", wita(4, 8, 11), "HSU", 1),
     ]
+    # budi took over within the period: not clipped, though the period has a start.
+    assert build_liaisons(
+        store, POLICY, region="HSU", since=date(2026, 4, 7), until=date(2026, 4, 8)
+    )[0] == LiaisonRow("DINKES", ["ani", "budi"], 1, "budi", wita(4, 8, 10), "HSU", 2, False)
     assert build_liaisons(store, POLICY, region="ACEH", until=date(2026, 5, 3)) == []
     assert build_liaisons(store, POLICY, since=date(2026, 5, 5)) == []
