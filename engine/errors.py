@@ -8,6 +8,7 @@ first appear, with ``raise ... from exc``, so callers only ever catch these::
     ├── ConfigError                 bad settings or policy file: fix the configuration
     │   └── PolicyError             the SLA policy file is unreadable or names unknown keys
     ├── InvalidCommandError         a record on lapor.commands is not a valid command (-> DLQ)
+    ├── QueryError                  a report or listing was asked for with bad parameters
     ├── StoreError                  the database failed or refused a write
     │   ├── ConcurrencyError        another writer changed a complaint first (seq conflict)
     │   └── SchemaError             the schema could not be created or upgraded
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidCommandError",
     "LaporFlowError",
     "PolicyError",
+    "QueryError",
     "SchemaError",
     "StoreError",
     "TopicRecreatedError",
@@ -65,6 +67,10 @@ class InvalidCommandError(LaporFlowError):
     def __init__(self, code: str, message: str, **context: Any) -> None:
         self.code = code
         super().__init__(message, **context)
+
+
+class QueryError(LaporFlowError):
+    """A report or listing was asked for with parameters it cannot use (bad cursor)."""
 
 
 class StoreError(LaporFlowError):

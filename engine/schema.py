@@ -107,6 +107,8 @@ complaints_table = Table(
     Column("complainant", Text),
     Index("ix_complaints_due", "partition", "next_due_at"),
     Index("ix_complaints_state_skpd", "state", "skpd"),
+    # The admin's listing filtered by region pages along this index (0007_admin).
+    Index("ix_complaints_region_id", "region", "complaint_id"),
 )
 
 events_table = Table(

@@ -317,20 +317,44 @@ def report(
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (local)")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (local)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    intake: Annotated[
+        bool, typer.Option("--intake", help="Complaints received per region and month vs target")
+    ] = False,
+    liaisons: Annotated[
+        bool, typer.Option("--liaisons", help="Per SKPD: who answered, how often that changed")
+    ] = False,
     database_url: DatabaseOpt = None,
     policy: PolicyOpt = None,
 ) -> None:
     """Per-SKPD KPIs: received, follow-up rate, working days to follow-up, breaches."""
+    if intake and liaisons:
+        raise typer.BadParameter("choose one of --intake and --liaisons", param_hint="--intake")
     settings = _settings(database_url=database_url, policy=policy)
     store = Store(settings.database_url.get_secret_value())
+    period: dict[str, Any] = {
+        "region": region,
+        "since": _parse_day(since, "--since"),
+        "until": _parse_day(until, "--until"),
+    }
     loaded = load_policy(settings.policy)
-    rows = build_report(
-        store,
-        loaded,
-        region=region,
-        since=_parse_day(since, "--since"),
-        until=_parse_day(until, "--until"),
-    )
+    if intake or liaisons:
+        from engine.intake import build_intake
+        from engine.liaisons import build_liaisons
+        from laporflow.tables import intake_table, liaison_table
+
+        found: list[Any] = (
+            build_intake(store, loaded, **period)
+            if intake
+            else build_liaisons(store, loaded, **period)
+        )
+        if as_json:
+            sys.stdout.write(
+                json.dumps([r.as_dict() for r in found], indent=2, ensure_ascii=False) + "\n"
+            )
+            return
+        console.print(intake_table(found) if intake else liaison_table(found))
+        return
+    rows = build_report(store, loaded, **period)
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2) + "\n")
         return
@@ -340,6 +364,25 @@ def report(
         lambda code: loaded.skpd_name(region, code),
     )
     console.print(table)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="[env LAPORFLOW_API_PORT, default 8080]")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="[env LAPORFLOW_API_HOST, default 127.0.0.1]")
+    ] = None,
+    database_url: DatabaseOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Serve the read-only JSON API and the /admin page (token: env LAPORFLOW_API_TOKEN)."""
+    from laporflow.serve import ServeSettings
+    from laporflow.serve import serve as run_server
+
+    _setup_logging("INFO")
+    given: dict[str, Any] = {"port": port, "host": host}
+    api = ServeSettings(**{k: v for k, v in given.items() if v is not None})
+    run_server(_settings(database_url=database_url, policy=policy), api)
 
 
 def _parse_day(value: str | None, flag: str) -> date | None:

@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterable
 from rich.markup import escape
 from rich.table import Table
 
+from engine.intake import IntakeRow
+from engine.liaisons import LiaisonRow
 from engine.report import SkpdRow
 
-__all__ = ["kpi_table"]
+__all__ = ["intake_table", "kpi_table", "liaison_table"]
 
 _COLUMNS = (
     "SKPD",
@@ -61,5 +63,40 @@ def kpi_table(
             str(row.returned),
             str(row.settled),
             str(row.auto_closed),
+        )
+    return table
+
+
+def intake_table(rows: Iterable[IntakeRow]) -> Table:
+    """Complaints received per region and local month, against the policy's target."""
+    table = Table(title="Intake per region and month (local time) vs target")
+    for col in ("region", "month", "received", "target", "of target", "channels"):
+        table.add_column(
+            col, justify="right" if col in ("received", "target", "of target") else "left"
+        )
+    for row in rows:
+        share = "-" if not row.target else f"{row.received / row.target:.0%}"
+        month = f"{row.month} (part)" if row.partial else row.month
+        target = "-" if row.target is None else str(row.target)
+        channels = ", ".join(f"{name} {n}" for name, n in sorted(row.by_channel.items()))
+        table.add_row(escape(row.region), month, str(row.received), target, share, escape(channels))
+    return table
+
+
+def liaison_table(rows: Iterable[LiaisonRow]) -> Table:
+    """Per SKPD: the officers who answered, changes of officer, the current one."""
+    table = Table(title="Liaison continuity (answers by role skpd)")
+    for col in ("region", "SKPD", "answers", "officers", "changes", "current", "since"):
+        table.add_column(col, justify="right" if col in ("answers", "changes") else "left")
+    for row in rows:
+        # Actor ids and codes come from producers: escape them, never parse as markup.
+        table.add_row(
+            escape(row.region),
+            escape(row.skpd),
+            str(row.answers),
+            escape(", ".join(row.officers)),
+            str(row.changes),
+            escape(row.current),
+            row.current_since.isoformat(),
         )
     return table

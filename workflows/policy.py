@@ -46,6 +46,7 @@ __all__ = [
     "Policy",
     "QuietHours",
     "RegionPolicy",
+    "RegionTargets",
     "SkpdDirectory",
     "Webhook",
 ]
@@ -160,6 +161,15 @@ class HolidayAdjustments(BaseModel):
             listed = ", ".join(d.isoformat() for d in both)
             raise ValueError(f"dates both in holidays.add and holidays.remove: {listed}")
         return self
+
+
+class RegionTargets(BaseModel):
+    """One entry of ``targets``: what a region aims for (intake is itself a KPI)."""
+
+    model_config = _FROZEN
+
+    #: Complaints the region wants received per local calendar month.
+    complaints_per_month: Annotated[int, Field(strict=True, ge=0)] | None = None
 
 
 _DEFAULT_CHAIN: Final = ("kepala_skpd", "sekda", "koordinator_provinsi")
@@ -278,6 +288,8 @@ class Policy(BaseModel):
     webhooks: dict[Name, Webhook] = {}
     #: ``None`` (no section): no quiet hours and no digest, each notice goes out at once.
     notify: NotifySettings | None = None
+    #: Per region: e.g. ``{"HSU": {"complaints_per_month": 40}}`` (intake report).
+    targets: dict[str, RegionTargets] = {}
 
     # Derived once after validation; private attributes may be set on frozen models.
     _calendar: WorkingCalendar = PrivateAttr()
@@ -494,6 +506,11 @@ class Policy(BaseModel):
     def listed_regions(self) -> frozenset[str]:
         """Every region the policy names (``regions`` and ``skpds``)."""
         return frozenset(self.regions) | frozenset(self.skpds)
+
+    def monthly_intake_target(self, region: str) -> int | None:
+        """The region's target of complaints received per month, or ``None`` if unset."""
+        entry = self.targets.get(region)
+        return None if entry is None else entry.complaints_per_month
 
     def escalation_target(self, clock: ClockName, level: int) -> str:
         """Who is notified at escalation ``level`` (1..3) of ``clock``.

@@ -282,3 +282,14 @@ def test_with_skpds_adds_a_validated_directory(example: Policy) -> None:
     assert policy.fingerprint != example.fingerprint
     with pytest.raises(ValidationError, match="HSU/DINKES"):
         example.with_skpds("HSU", {"PUPR": None})  # the DINKES override needs DINKES listed
+
+
+def test_targets_are_per_region_and_unknown_keys_are_errors() -> None:
+    policy = Policy.model_validate({"targets": {"HSU": {"complaints_per_month": 40}}})
+    assert policy.monthly_intake_target("HSU") == 40
+    assert policy.monthly_intake_target("BJM") is None
+    assert policy.fingerprint != Policy.default().fingerprint
+    with pytest.raises(ValidationError, match="complaints_per_mont"):
+        Policy.model_validate({"targets": {"HSU": {"complaints_per_mont": 40}}})
+    with pytest.raises(ValidationError):
+        Policy.model_validate({"targets": {"HSU": {"complaints_per_month": "40"}}})

@@ -1,7 +1,7 @@
 """Metric label values admitted by the label guard (CONTRACT §5), kept across restarts.
 
 Revision ID: 0008_labels
-Revises: 0006_notices
+Revises: 0007_admin
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from engine.schema import UTCDateTime
 
 revision = "0008_labels"
-down_revision = "0006_notices"
+down_revision = "0007_admin"
 branch_labels = None
 depends_on = None
 
