@@ -232,7 +232,13 @@ class Processor:
             ("source_offset", str(record.offset).encode()),
         )
         work.write.outbox.append(
-            OutboxRecord(topic=self.topics.dlq, key=record.key, value=record.value, headers=headers)
+            OutboxRecord(
+                topic=self.topics.dlq,
+                key=record.key,
+                value=record.value,
+                headers=headers,
+                partition=record.partition,
+            )
         )
         work.result.outcomes[
             (_type_label(record.value, self.registry.command_types), "invalid")
@@ -243,6 +249,13 @@ class Processor:
             error,
             record.partition,
             record.offset,
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "complaint_id": error.context.get("complaint_id"),
+                "command_id": error.context.get("command_id"),
+            },
         )
 
     def _apply(self, work: _Work, record: Record, command: Command, now: datetime) -> None:
@@ -310,6 +323,7 @@ class Processor:
                     key=event.complaint_id.encode(),
                     value=None,  # published from the stored event body
                     event_id=event.event_id,
+                    partition=partition,
                 )
             )
 

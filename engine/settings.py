@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
+from urllib.parse import quote
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from engine.store import DEFAULT_DATABASE_URL, redact_url
 from engine.topics import Topics
@@ -27,11 +31,37 @@ class Settings(BaseSettings):
     group_id: str = "laporflow-engine"
     #: Records per poll; one poll is one database transaction.
     max_poll_records: int = Field(default=1000, ge=1, le=10_000)
+    #: How long published outbox rows are kept before the relay prunes them: an ISO 8601
+    #: duration (``P7D``, ``PT12H``) or a number of seconds (``604800``).
+    outbox_retention: timedelta = Field(default=timedelta(days=7), ge=timedelta(0))
+    #: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``, in every process of the engine.
+    log_level: str = "INFO"
+    #: ``json`` (one object per line) or ``text``; unset: json under ``laporflow run``.
+    log_format: Literal["json", "text"] | None = None
+
+    @field_validator("outbox_retention", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        """A bare number (from the environment) is seconds."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
 
     @property
     def topics(self) -> Topics:
         """The topic names with this deployment's prefix."""
         return Topics(self.topic_prefix)
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line (the database password)."""
+        try:
+            password = make_url(self.database_url.get_secret_value()).password
+        except ArgumentError:
+            return []
+        if not password:
+            return []
+        # As given (percent-encoded in the URL) and as decoded.
+        return [str(password), quote(str(password), safe="")]
 
     def as_dict(self) -> dict[str, Any]:
         """Settings for logs and ``--help`` output, secrets redacted."""
