@@ -92,6 +92,7 @@ class EngineRuntime:
             make_producer(settings.kafka_bootstrap),
             owned=lambda: self.consumer.owned_partitions,
             retention=settings.outbox_retention,
+            producer_factory=lambda: make_producer(settings.kafka_bootstrap),
         )
         self.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
         self.http: HttpApi | None = None

@@ -78,7 +78,9 @@ class OutboxRelay:
 
     ``owned()`` names the commands-topic partitions whose rows this relay publishes
     (``None``: all rows, for a single instance such as the demo). ``on_published`` and
-    ``on_parked`` count what went out or was parked, per topic.
+    ``on_parked`` count what went out or was parked, per topic. ``producer_factory``
+    replaces the producer when kafka-python puts it in a fatal state (it does so after
+    a broker refuses a record as too large).
     """
 
     def __init__(
@@ -95,9 +97,11 @@ class OutboxRelay:
         prune_batches_per_round: int = 10,
         on_published: Callable[[str, int], None] = _count_published,
         on_parked: Callable[[str, int], None] = _count_parked,
+        producer_factory: Callable[[], KafkaProducer] | None = None,
     ) -> None:
         self.store = store
         self.producer = producer
+        self.producer_factory = producer_factory
         self.owned = owned
         self.batch_size = batch_size
         self.flush_timeout_s = flush_timeout_s
@@ -120,6 +124,8 @@ class OutboxRelay:
         owned = self.owned()
         if owned is not None and not owned:
             return 0
+        if not self._ensure_healthy_producer():
+            raise BrokerError("the Kafka producer is in a fatal state (no factory to renew it)")
         failure: BaseException | None = None
         with self.store.claim_outbox(owned, self.batch_size) as claim:
             if not claim.records:
@@ -153,6 +159,7 @@ class OutboxRelay:
             self.producer.flush(timeout=self.flush_timeout_s)
         except KafkaTimeoutError as exc:
             failure = failure or exc
+        suspects: list[tuple[OutboxRecord, BaseException]] = []
         for record, future in sent:
             if not future.is_done:
                 continue  # not acknowledged in time: stays pending
@@ -162,10 +169,53 @@ class OutboxRelay:
                 continue
             error: BaseException = future.exception
             if unpublishable(error):
-                self._park(claim, record, error)
+                suspects.append((record, error))
             else:
                 failure = failure or error
+        if len(sent) == 1 and suspects:
+            self._park(claim, *suspects[0])
+        elif suspects and failure is None:
+            failure = self._isolate(claim, [record for record, _ in suspects])
         return failure
+
+    def _isolate(self, claim: OutboxClaim, suspects: list[OutboxRecord]) -> BaseException | None:
+        """Send each suspect alone, on a healthy producer; park those Kafka refuses alone.
+
+        A refusal from the broker puts kafka-python's idempotent producer in a fatal
+        state: it fails every other batch in flight with the same error, and every send
+        after it. So a refusal seen in a page does not say which record was at fault,
+        and the producer must be replaced before anything else is sent.
+        """
+        for record in suspects:
+            if not self._ensure_healthy_producer():
+                return BrokerError("the Kafka producer failed and cannot be replaced")
+            try:
+                self.producer.send(
+                    record.topic, key=record.key, value=record.value, headers=list(record.headers)
+                ).get(timeout=self.flush_timeout_s)
+            except Exception as exc:
+                if not unpublishable(exc):
+                    return exc  # the rest stays pending, in order
+                self._park(claim, record, exc)
+                continue
+            if record.id is not None:
+                claim.published.append(record.id)
+        return None
+
+    def _ensure_healthy_producer(self) -> bool:
+        """Replace the producer if it is in a fatal state; False if that is impossible."""
+        manager = getattr(self.producer, "_transaction_manager", None)
+        if manager is None or not manager.has_fatal_error():
+            return True
+        if self.producer_factory is None:
+            return False
+        log.warning("the Kafka producer is in a fatal state; replacing it")
+        old, self.producer = self.producer, self.producer_factory()
+        try:
+            old.close(timeout=1)
+        except Exception:
+            log.debug("closing the failed producer failed", exc_info=True)
+        return True
 
     def _park(self, claim: OutboxClaim, record: OutboxRecord, exc: BaseException) -> None:
         if record.id is None:

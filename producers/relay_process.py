@@ -63,19 +63,20 @@ def _relay_main(
         return count
 
     store = Store(settings.database_url.get_secret_value())
-    producer = make_producer(settings.kafka_bootstrap)
+    relay = OutboxRelay(
+        store,
+        make_producer(settings.kafka_bootstrap),
+        owned=lambda: _read_owned(owned),
+        retention=settings.outbox_retention,
+        on_published=counter("published"),
+        on_parked=counter("parked"),
+        producer_factory=lambda: make_producer(settings.kafka_bootstrap),
+    )
     log.info("outbox relay running", extra={"topic": settings.topics.events})
     try:
-        OutboxRelay(
-            store,
-            producer,
-            owned=lambda: _read_owned(owned),
-            retention=settings.outbox_retention,
-            on_published=counter("published"),
-            on_parked=counter("parked"),
-        ).run(stop)
+        relay.run(stop)
     finally:
-        producer.close()
+        relay.producer.close()  # the current one: a failed producer is replaced
         store.close()
 
 
