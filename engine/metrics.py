@@ -153,6 +153,22 @@ class Metrics:
         self.published = Counter(
             "laporflow_outbox_published", "Outbox records published.", ["topic"], registry=registry
         )
+        self.outbox_parked = Gauge(
+            "laporflow_outbox_parked",
+            "Outbox records Kafka refused for good, waiting for an operator (laporflow outbox).",
+            registry=registry,
+        )
+        self.parked = Counter(
+            "laporflow_outbox_parked_records",
+            "Outbox records parked because Kafka refused them for good (e.g. too large).",
+            ["topic"],
+            registry=registry,
+        )
+        self.pruned = Counter(
+            "laporflow_outbox_pruned",
+            "Published outbox rows deleted after the retention period.",
+            registry=registry,
+        )
         self.batch_failures = Counter(
             "laporflow_batch_failures",
             "Batches that failed (database or broker unavailable) and will be retried.",

@@ -302,7 +302,13 @@ class Processor:
             ("source_offset", str(record.offset).encode()),
         )
         work.write.outbox.append(
-            OutboxRecord(topic=self.topics.dlq, key=record.key, value=record.value, headers=headers)
+            OutboxRecord(
+                topic=self.topics.dlq,
+                key=record.key,
+                value=record.value,
+                headers=headers,
+                partition=record.partition,
+            )
         )
         type_label = _type_label(record.value, self.registry.command_types)
         work.result.outcomes[(type_label, "invalid")] += 1
@@ -328,6 +334,13 @@ class Processor:
             error,
             record.partition,
             record.offset,
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "complaint_id": error.context.get("complaint_id"),
+                "command_id": error.context.get("command_id"),
+            },
         )
 
     def _apply(
@@ -409,6 +422,7 @@ class Processor:
                     key=event.complaint_id.encode(),
                     value=None,  # published from the stored event body
                     event_id=event.event_id,
+                    partition=partition,
                 )
             )
 

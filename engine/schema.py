@@ -6,7 +6,10 @@ columns the engine filters on); ``events`` is the append-only history, unique on
 holds one row per clock; ``processed_commands`` makes commands idempotent;
 ``partition_progress`` stores each partition's next offset and watermark in the same
 transaction as the state, so a replay after a crash skips what was already applied;
-``outbox`` holds records waiting to be published (events and dead letters alike);
+``outbox`` holds records waiting to be published (events and dead letters alike), each
+tagged with the ``lapor.commands`` partition it belongs to: the relay of the engine that
+owns that partition publishes it. A row Kafka refuses for good is parked, not retried;
+published rows are pruned after a retention period.
 ``label_values`` holds the metric label values admitted beyond the policy's lists, so the
 bounded label set survives restarts and is shared by every engine instance.
 
@@ -185,7 +188,16 @@ outbox_table = Table(
     Column("event_id", String(64)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published", Boolean, nullable=False, default=False),
+    # The commands-topic partition of the complaint (or of the dead letter's source
+    # record); NULL only on rows written before revision 0003 that could not be placed.
+    Column("partition", Integer),
+    Column("published_at", UTCDateTime()),
+    # Kafka refused the record for good (e.g. too large): kept for the operator, skipped.
+    Column("parked_at", UTCDateTime()),
+    Column("park_reason", Text),
     Index("ix_outbox_pending", "published", "id"),
+    Index("ix_outbox_partition_pending", "partition", "published", "id"),
+    Index("ix_outbox_parked", "parked_at"),
 )
 
 label_values_table = Table(

@@ -50,6 +50,18 @@ def complaint_status(
             }
             for name, clock in complaint.clocks.items()
         },
+        # Records of this complaint Kafka refused for good (the relay went on without them).
+        "parked": [
+            {
+                "outbox_id": p.id,
+                "topic": p.topic,
+                "event_id": p.event_id,
+                "size": p.size,
+                "parked_at": p.parked_at.isoformat(),
+                "reason": p.reason,
+            }
+            for p in store.parked_outbox(complaint_id)
+        ],
         "history": [
             {
                 "seq": e.seq,

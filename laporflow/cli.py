@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.errors import LaporFlowError
+from engine.logs import configure_logging
 from engine.policy_file import load_policy
 from engine.report import build_report
 from engine.settings import Settings
@@ -50,12 +51,8 @@ def _settings(**flags: Any) -> Settings:
     return Settings(**given)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+def _setup_logging(level: str, fmt: str = "text", *, quiet_kafka: bool = False) -> None:
+    configure_logging(level, fmt, secrets=Settings().secrets(), quiet_kafka=quiet_kafka)
 
 
 @app.command()
@@ -68,12 +65,16 @@ def run(
     policy: PolicyOpt = None,
     topic_prefix: Annotated[str | None, typer.Option(help="[env LAPORFLOW_TOPIC_PREFIX]")] = None,
     partitions: Annotated[int | None, typer.Option(help="[env LAPORFLOW_PARTITIONS]")] = None,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+    log_level: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING [env LAPORFLOW_LOG_LEVEL]")
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="json (default) or text [env LAPORFLOW_LOG_FORMAT]")
+    ] = None,
 ) -> None:
     """Run the engine: consume commands, publish events, fire SLA timers, serve /metrics."""
     from laporflow.runtime import EngineRuntime
 
-    _setup_logging(log_level)
     settings = _settings(
         kafka_bootstrap=kafka_bootstrap,
         database_url=database_url,
@@ -81,7 +82,12 @@ def run(
         policy=policy,
         topic_prefix=topic_prefix,
         partitions=partitions,
+        log_level=log_level,
+        log_format=log_format,
     )
+    # JSON lines by default under `run`; the relay child gets the same settings.
+    settings = settings.model_copy(update={"log_format": settings.log_format or "json"})
+    configure_logging(settings.log_level, settings.log_format or "json", secrets=settings.secrets())
     logging.getLogger("laporflow").info("starting with %s", settings.as_dict())
     runtime = EngineRuntime(settings)
     signal.signal(signal.SIGTERM, lambda *_: runtime.stop())
@@ -102,7 +108,8 @@ def demo(
     """Generate a region's quarter of complaints and run the engine on it, with a summary."""
     from laporflow.demo import demo_database_url, run_demo
 
-    _setup_logging("WARNING")
+    # kafka-python's routine rebalance and reconnect warnings would break the screen.
+    _setup_logging("WARNING", quiet_kafka=True)
     if database_url is None and "LAPORFLOW_DATABASE_URL" not in os.environ:
         database_url = demo_database_url(Path("laporflow-demo.db"))
     settings = _settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, policy=policy)
@@ -301,6 +308,17 @@ def _print_status(found: dict[str, Any]) -> None:
                 str(n["attempts"]),
             )
         console.print(table)
+    if found.get("parked"):
+        console.print(
+            "[bold red]Parked outbox records[/] (Kafka refused them; `laporflow outbox`):"
+        )
+        for item in found["parked"]:
+            console.print(
+                f"  #{item['outbox_id']} {item['topic']} {item['event_id'] or '-'} "
+                f"{item['size']} bytes, {item['parked_at']}: {item['reason'][:120]}",
+                markup=False,
+                highlight=False,
+            )
     console.print("[bold]Timeline[/]")
     for item in found["history"]:
         detail = {k: v for k, v in item["payload"].items() if k not in ("clocks_stopped",)}
@@ -309,6 +327,51 @@ def _print_status(found: dict[str, Any]) -> None:
             f"{item['type']:<26} {item['actor']:<28} {json.dumps(detail, ensure_ascii=False)[:100]}"
         )
         console.print(line, markup=False, highlight=False)
+
+
+@app.command()
+def outbox(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    retry_parked: Annotated[
+        bool, typer.Option("--retry-parked", help="Put every parked record back in line")
+    ] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """The outbox: records pending, records parked (Kafka refused them) and why."""
+    settings = _settings(database_url=database_url)
+    store = Store(settings.database_url.get_secret_value())
+    if retry_parked:
+        n = store.unpark_outbox()
+        err_console.print(f"{n} parked records put back in line for the relay")
+    parked = store.parked_outbox(limit=1000)
+    found: dict[str, Any] = {
+        "pending": store.outbox_pending_count(),
+        "parked": store.outbox_parked_count(),
+        "parked_records": [
+            {
+                "outbox_id": p.id,
+                "topic": p.topic,
+                "key": p.key.decode("utf-8", errors="replace") if p.key is not None else None,
+                "event_id": p.event_id,
+                "partition": p.partition,
+                "size": p.size,
+                "parked_at": p.parked_at.isoformat(),
+                "reason": p.reason,
+            }
+            for p in parked
+        ],
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
+        return
+    console.print(f"pending {found['pending']}  parked {found['parked']}")
+    for item in found["parked_records"]:
+        console.print(
+            f"  #{item['outbox_id']} {item['topic']} key={item['key']} {item['size']} bytes "
+            f"{item['parked_at']}: {item['reason'][:120]}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command()

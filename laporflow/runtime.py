@@ -21,8 +21,8 @@ from engine.policy_file import load_policy
 from engine.processor import Processor
 from engine.settings import Settings
 from engine.store import Store
-from producers.http_api import HttpApi
-from producers.kafka_io import ensure_topics, make_producer
+from producers.http_api import HttpApi, cached
+from producers.kafka_io import KafkaProbe, ensure_topics, make_producer
 from producers.relay import OutboxRelay
 from producers.relay_process import RelayProcess
 from workflows.policy import Policy
@@ -48,6 +48,7 @@ def refresh_gauges(store: Store, now: datetime, metrics: Metrics = METRICS) -> N
         {(skpd, clock): n for (skpd, clock), n in store.open_breaches().items()},
     )
     metrics.outbox_pending.set(store.outbox_pending_count())
+    metrics.outbox_parked.set(store.outbox_parked_count())
     metrics.timer_backlog.set(store.timer_backlog(now))
 
 
@@ -67,6 +68,7 @@ class EngineRuntime:
     ) -> None:
         self.settings = settings
         self.relay_process: RelayProcess | None = RelayProcess(settings) if relay_process else None
+        self._relay_lock = threading.Lock()
         self.policy = policy or load_policy(settings.policy)
         self.clock = clock
         self.gauge_interval_s = gauge_interval_s
@@ -92,21 +94,37 @@ class EngineRuntime:
             topic=topics.commands,
             max_poll_records=settings.max_poll_records,
             consumer_config=consumer_config,
+            on_ownership=self._owned_changed,
         )
-        self.relay = OutboxRelay(self.store, make_producer(settings.kafka_bootstrap))
+        # In-process relay (thread mode, and the final drain at shutdown): it follows
+        # the consumer's partitions, like the child process does.
+        self.relay = OutboxRelay(
+            self.store,
+            make_producer(settings.kafka_bootstrap),
+            owned=lambda: self.consumer.owned_partitions,
+            retention=settings.outbox_retention,
+            producer_factory=lambda: make_producer(settings.kafka_bootstrap),
+        )
+        self.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
         self.http: HttpApi | None = None
         if serve_http:
             self.http = HttpApi(
                 REGISTRY,
                 {
-                    "database": self.store.ping,
-                    "kafka": self.consumer.connected,
+                    "database": cached(self.store.ping, ttl_s=3.0),
+                    "kafka": self.kafka_probe.reachable,
                     "relay": self._relay_alive,
                 },
                 port=settings.metrics_port,
             )
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _owned_changed(self, owned: set[int]) -> None:
+        """The consumer's partitions changed (IO thread): tell the relay child."""
+        with self._relay_lock:
+            if self.relay_process is not None:
+                self.relay_process.set_owned(owned)
 
     def _relay_alive(self) -> bool:
         return self.relay_process is None or self.relay_process.alive
@@ -135,7 +153,10 @@ class EngineRuntime:
                 "outbox relay process exited (code %s); starting a new one",
                 self.relay_process.process.exitcode,
             )
-            self.relay_process = RelayProcess(self.settings)
+            with self._relay_lock:
+                self.relay_process = RelayProcess(
+                    self.settings, owned=self.consumer.owned_partitions
+                )
             self.relay_process.start()
 
     def _run_relay(self) -> None:
@@ -177,5 +198,6 @@ class EngineRuntime:
         if self.http is not None:
             self.http.stop()
         self.consumer.close()
+        self.kafka_probe.close()
         self.relay.producer.close()
         self.store.close()
