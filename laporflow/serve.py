@@ -55,7 +55,7 @@ def serve(settings: Settings, api: ServeSettings, *, log_level: str = "info") ->
             url=redact_url(url),
         ) from exc
     app = create_app(store, load_policy(settings.policy), token, secure_cookies=api.secure_cookies)
-    log.warning(
+    log.info(
         "serving http://%s:%d/admin and /api/v1 on %s",
         api.host,
         api.port,

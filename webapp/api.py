@@ -46,9 +46,19 @@ def _authorized(
 ) -> None:
     """401 unless the request carries the API token (compared in constant time)."""
     context: AppContext = request.app.state.context
+    client = request.client.host if request.client else "?"
+    wait = context.limiter.retry_after(client)
+    if wait:
+        raise HTTPException(
+            status_code=429,
+            detail="too many wrong tokens from this address; try again later",
+            headers={"Retry-After": str(wait)},
+        )
     if credentials is None or not bearer_matches(
         f"Bearer {credentials.credentials}", context.token
     ):
+        if credentials is not None:
+            context.limiter.failed(client)
         raise HTTPException(
             status_code=401,
             detail="missing or wrong bearer token (Authorization: Bearer <LAPORFLOW_API_TOKEN>)",
@@ -76,6 +86,7 @@ api_router = APIRouter(
     dependencies=[Depends(_authorized)],
     responses={
         401: {"model": Problem, "description": "Missing or wrong bearer token"},
+        429: {"model": Problem, "description": "Too many wrong tokens from this address"},
         422: {"description": "Invalid query parameter (detail names it)"},
         503: {"model": Problem, "description": "The database is unreachable"},
     },

@@ -9,6 +9,9 @@
   everyone out.
 - Forms carry a CSRF token: before sign-in a random one doubled in a cookie, after it
   one bound to the session (an HMAC of its nonce).
+- Guessing is slowed down: after ``max_failures`` wrong tokens from one client address
+  within a window, that address gets 429 until the window has passed
+  (:class:`FailureLimiter`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-__all__ = ["Session", "SessionSigner", "bearer_matches"]
+__all__ = ["FailureLimiter", "Session", "SessionSigner", "bearer_matches"]
 
 
 def bearer_matches(header: str | None, token: SecretStr) -> bool:
@@ -89,3 +94,40 @@ class SessionSigner:
     def csrf_matches(self, session: Session, given: str) -> bool:
         """Whether a form's CSRF token is its session's (constant time)."""
         return hmac.compare_digest(given, self.csrf_for(session))
+
+
+class FailureLimiter:
+    """Counts wrong tokens per client address; too many in a window blocks the address.
+
+    In memory, per process (each ``serve`` instance counts its own). Thread-safe: the
+    sync handlers run in a thread pool.
+    """
+
+    def __init__(self, *, max_failures: int = 10, window_s: float = 60.0) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(client, deque())
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        return times
+
+    def retry_after(self, client: str, now: float | None = None) -> int:
+        """Seconds until ``client`` may try again; 0 when it may now."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            times = self._recent(client, now)
+            if len(times) < self.max_failures:
+                if not times:
+                    self._failures.pop(client, None)
+                return 0
+            return max(1, int(times[0] + self.window_s - now + 0.999))
+
+    def failed(self, client: str, now: float | None = None) -> None:
+        """Record a wrong token from ``client``."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._recent(client, now).append(now)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
 from engine.store import Store
-from webapp.auth import SessionSigner
+from webapp.auth import FailureLimiter, SessionSigner
 from workflows.policy import Policy
 
 __all__ = ["AppContext"]
@@ -23,3 +23,5 @@ class AppContext:
     signer: SessionSigner
     #: Mark cookies Secure (set when the page is served over HTTPS, e.g. behind a proxy).
     secure_cookies: bool = False
+    #: Slows down token guessing (API and sign-in), per client address.
+    limiter: FailureLimiter = field(default_factory=FailureLimiter)

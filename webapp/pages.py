@@ -113,7 +113,21 @@ def login(
         )
         _set_cookie(request, response, _LOGIN_CSRF_COOKIE, fresh, max_age=3600)
         return response
+    client = request.client.host if request.client else "?"
+    wait = context.limiter.retry_after(client)
+    if wait:
+        response = _page(
+            request,
+            "login.html",
+            status_code=429,
+            csrf=csrf,
+            next=_safe_next(next),
+            error=f"Terlalu banyak percobaan; coba lagi dalam {wait} detik. (Too many tries.)",
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     if not context.signer.token_matches(token):
+        context.limiter.failed(client)
         return _page(
             request,
             "login.html",

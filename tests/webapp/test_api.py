@@ -36,7 +36,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 @pytest.fixture(scope="module")
 def base_url(store: Store) -> Iterator[str]:
-    with running(create_app(store, POLICY, SecretStr(TOKEN))) as url:
+    app = create_app(store, POLICY, SecretStr(TOKEN))
+    # The 401 tests send many wrong tokens from one address (tests/webapp/test_pages.py
+    # checks the limiter).
+    app.state.context.limiter.max_failures = 1_000
+    with running(app) as url:
         yield url
 
 
@@ -197,3 +201,17 @@ def test_openapi_describes_the_routes_and_the_bearer_scheme(base_url: str) -> No
 
 def test_state_filter_accepts_exactly_the_workflow_states() -> None:
     assert set(get_args(State)) == set(COMPLAINT_WORKFLOW.states)
+
+
+def test_database_down_is_503() -> None:
+    # Nothing listens on port 1: every query fails to connect.
+    down = Store("postgresql+psycopg://laporflow@127.0.0.1:1/laporflow?connect_timeout=2")
+    with running(create_app(down, POLICY, SecretStr(TOKEN))) as url:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        for path in ("/api/v1/complaints", "/api/v1/reports/intake", "/api/v1/complaints/X-1"):
+            response = httpx.get(url + path, headers=headers, timeout=20)
+            assert response.status_code == 503, response.text
+            assert "database" in response.json()["detail"]
+            assert "127.0.0.1:1" not in response.text  # no connection details leak
+        assert httpx.get(url + "/healthz", timeout=10).status_code == 200
+    down.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from engine.store import Store
 from tests.engine.admin_history import POLICY, apply, history
 from tests.webapp.server import running
 from webapp.app import create_app
-from webapp.auth import SessionSigner
+from webapp.auth import FailureLimiter, SessionSigner
 
 TOKEN = "page-token-0123456789abcdef"
 
@@ -165,3 +166,32 @@ def test_session_signer() -> None:
     assert signer.csrf_matches(session, signer.csrf_for(session))
     other, _ = signer.issue(now=1000)
     assert not signer.csrf_matches(other, signer.csrf_for(session))
+
+
+def test_guessing_the_token_is_slowed_down(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'limit.db'}")
+    store.migrate()
+    app = create_app(store, POLICY, SecretStr(TOKEN))
+    app.state.context.limiter.max_failures = 3
+    with running(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        csrf = csrf_of(client.get("/admin/login").text)
+        for _ in range(3):
+            wrong = client.post("/admin/login", data={"token": "guess", "csrf": csrf})
+            assert wrong.status_code == 401
+        # Even the right token waits now; so does the API from this address.
+        blocked = client.post("/admin/login", data={"token": TOKEN, "csrf": csrf})
+        assert blocked.status_code == 429
+        assert 1 <= int(blocked.headers["retry-after"]) <= 60
+        api = client.get("/api/v1/complaints", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert api.status_code == 429
+    store.close()
+
+
+def test_failure_limiter_window() -> None:
+    limiter = FailureLimiter(max_failures=2, window_s=10)
+    limiter.failed("a", now=100)
+    assert limiter.retry_after("a", now=101) == 0
+    limiter.failed("a", now=102)
+    assert limiter.retry_after("a", now=103) == 7
+    assert limiter.retry_after("b", now=103) == 0  # per address
+    assert limiter.retry_after("a", now=110) == 0  # the first failure left the window
