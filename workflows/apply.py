@@ -251,15 +251,39 @@ def _transition(
     spec = definition.spec(command.type)
     assert spec is not None
     rule = definition.clock_rule(command.type)
-    event_skpd = complaint.skpd
     clocks = dict(complaint.clocks)
     deferred_at = complaint.deferred_at
     extra: dict[str, Any] = {}
+    events: list[Event] = []
     if deferred_at is not None and not rule.pauses:
         # Any state-changing command (or resume) ends the pause: shift deadlines first.
         clocks = _resume_clocks(clocks, complaint, definition, policy, at)
         extra["paused_from"] = deferred_at.isoformat()
         deferred_at = None
+        if not rule.resumes:
+            # An implicit resume is still a resume: its own event, before the command's.
+            complaint = complaint.model_copy(
+                update={
+                    "clocks": clocks,
+                    "deferred_at": None,
+                    "seq": complaint.seq + 1,
+                    "updated_at": max(complaint.updated_at, at),
+                }
+            )
+            events.append(
+                _event(
+                    complaint,
+                    _resume_event_type(definition),
+                    occurred_at=at,
+                    now=now,
+                    previous_state=complaint.state,
+                    skpd=complaint.skpd,
+                    causation_id=command.command_id,
+                    actor=_public_actor(complaint, command.actor),
+                    payload={**extra, "implicit": True, "command_type": command.type},
+                )
+            )
+    event_skpd = complaint.skpd
     skpd = complaint.skpd
     if isinstance(command.payload, DispatchPayload):
         skpd = command.payload.skpd
@@ -299,15 +323,37 @@ def _transition(
         previous_state=None if previous == NEW else previous,
         skpd=event_skpd,
         causation_id=command.command_id,
-        actor=command.actor,
+        actor=_public_actor(updated, command.actor),
         payload=payload,
     )
     return Outcome(
         kind="applied",
         complaint=updated,
-        events=(event,),
-        transition=(previous, updated.state),
+        events=(*events, event),
+        # defer and resume change no state: they are not transitions (nor counted as such).
+        transition=None if spec.dest is None else (previous, updated.state),
     )
+
+
+def _resume_event_type(definition: WorkflowDefinition) -> str:
+    """The event type of the workflow's resuming command (``complaint.resumed``)."""
+    for spec in definition.transitions:
+        if definition.clock_rule(spec.command).resumes:
+            return spec.event
+    return "complaint.resumed"
+
+
+def _public_actor(complaint: ComplaintState, actor: Actor) -> Actor:
+    """The actor as an event may name it.
+
+    The complainant of an anonymous or confidential (rahasia) complaint is named by a
+    pseudonym: stable within the complaint (its events stay linkable to each other),
+    different for every complaint (so no one is traceable across complaints).
+    """
+    if actor.role != "complainant" or not (complaint.anonymous or complaint.confidential):
+        return actor
+    digest = hashlib.sha256(f"{complaint.complaint_id}/{actor.id}".encode()).hexdigest()
+    return Actor(role=actor.role, id=f"anon-{digest[:16]}")
 
 
 def _reject(
@@ -331,7 +377,7 @@ def _reject(
         region=complaint.region if complaint else None,
         skpd=complaint.skpd if complaint else None,
         causation_id=command.command_id,
-        actor=command.actor,
+        actor=command.actor if complaint is None else _public_actor(complaint, command.actor),
         payload={
             "command_id": command.command_id,
             "command_type": command.type,

@@ -310,3 +310,38 @@ def test_a_recreated_topic_fails_loudly_instead_of_dropping_records(store: Store
     assert info.value.context["command_id"] == "c-submit-HSU-2"
     assert store.complaint("HSU-2") is None
     assert store.progress(TOPIC, [0])[0].next_offset == 3
+
+
+def _transitions_total(source: str, dest: str) -> float:
+    from engine.metrics import REGISTRY
+
+    labels = {"from_state": source, "to_state": dest}
+    return REGISTRY.get_sample_value("laporflow_transitions_total", labels) or 0.0
+
+
+def test_defer_and_resume_are_not_transitions_and_an_implicit_resume_is_an_event(
+    store: Store,
+) -> None:
+    records = lifecycle("HSU-1")[:2]  # submitted, verified
+    pause = [
+        command("defer", "HSU-1", T0 + timedelta(hours=2), "admin", {"reason": "anggaran"}),
+        command("resume", "HSU-1", T0 + timedelta(hours=3), "admin", {}),
+        command("defer", "HSU-1", T0 + timedelta(hours=4), "admin", {"reason": "x"}, n="2"),
+        command("dispatch", "HSU-1", T0 + timedelta(hours=5), "admin", {"skpd": "DINKES"}),
+    ]
+    records += [Rec(TOPIC, 0, 2 + i, b"HSU-1", v) for i, v in enumerate(pause)]
+    before = _transitions_total("verified", "verified")
+    dispatched = _transitions_total("verified", "dispatched")
+    assert processor(store).process(records).count("applied") == 6
+    assert _transitions_total("verified", "verified") == before
+    assert _transitions_total("verified", "dispatched") == dispatched + 1
+    history = store.history("HSU-1")
+    assert [(e.type, e.seq) for e in history] == [
+        ("complaint.submitted", 1),
+        ("complaint.verified", 2),
+        ("complaint.deferred", 3),
+        ("complaint.resumed", 4),
+        ("complaint.deferred", 5),
+        ("complaint.resumed", 6),
+        ("complaint.dispatched", 7),
+    ]
