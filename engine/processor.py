@@ -40,11 +40,13 @@ from engine.store import (
     Store,
 )
 from engine.topics import Topics
-from workflows.apply import Outcome, clock_next_due, decide, fire_due
+from workflows.apply import decide
 from workflows.model import Command, ComplaintState, Event
 from workflows.payloads import SubmitPayload
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
+from workflows.timers import clock_next_due, fire_due
+from workflows.transition import Outcome
 
 __all__ = ["BatchResult", "Processor", "Record"]
 
