@@ -17,22 +17,35 @@ from workflows.model import Actor, ClockState, Command, ComplaintState, Event
 from workflows.payloads import NotePayload
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
-from workflows.sla import ClockName, escalation_instants
-from workflows.transition import Outcome, apply_transition, build_event
+from workflows.sla import ClockName, escalation_instants, warning_instant
+from workflows.transition import (
+    Outcome,
+    apply_transition,
+    build_event,
+    clock_deadline,
+    clock_limit,
+)
 
 __all__ = [
     "AUTO_CLOSE_ACTOR",
     "MAX_ESCALATION_LEVEL",
+    "POLICY_ACTOR",
+    "RESCHEDULED",
     "SLA_ACTOR",
     "clock_next_due",
     "fire_due",
     "fire_timers",
     "next_due",
+    "reschedule",
 ]
 
 SLA_ACTOR = Actor(role="system", id="sla")
 AUTO_CLOSE_ACTOR = Actor(role="system", id="auto_close")
 MAX_ESCALATION_LEVEL = 3
+#: Who reschedules clocks when the policy changed.
+POLICY_ACTOR = Actor(role="system", id="policy")
+#: The event of a deadline moved by a policy change (CONTRACT §4).
+RESCHEDULED = "complaint.sla_rescheduled"
 
 
 def fire_due(
@@ -211,3 +224,69 @@ def _timer_event(
         payload=payload,
     )
     return complaint, event
+
+
+def reschedule(
+    complaint: ComplaintState,
+    *,
+    registry: WorkflowRegistry,
+    policy: Policy,
+    now: datetime,
+) -> Outcome:
+    """Recompute the running, unbreached clocks of ``complaint`` under ``policy``.
+
+    Each such clock's deadline is computed again from its start, its limit under
+    ``policy`` and its ended pauses, exactly as starting and resuming it would have;
+    its warning too, unless the warning already fired. A clock whose deadline moved
+    gets one ``complaint.sla_rescheduled`` event (``clock``, ``old_deadline``,
+    ``deadline``) at ``now``; a second run under the same policy changes nothing.
+    Breached clocks keep their breach, stopped clocks are history, and clocks stored
+    before pauses were recorded (``pauses`` is ``None``) are left as they are.
+    """
+    definition = registry.get(complaint.workflow, complaint.workflow_version)
+    events: list[Event] = []
+    for name in sorted(complaint.clocks):
+        clock = complaint.clocks[name]
+        if not clock.running or clock.breached_at is not None or clock.pauses is None:
+            continue
+        limit = clock_limit(name, complaint, clock.limit_skpd, policy)
+        deadline = clock_deadline(
+            name, clock.started_at, limit, clock.pauses, complaint, definition, policy
+        )
+        warning_at = clock.warning_at
+        if name not in definition.escalating_clocks:
+            warning_at = deadline
+        elif not clock.warned:
+            warning_at = warning_instant(clock.started_at, deadline, policy.warning_fraction)
+        if (limit, deadline, warning_at) == (clock.limit, clock.deadline, clock.warning_at):
+            continue
+        complaint = _with_clock(
+            complaint,
+            clock.model_copy(
+                update={"limit": limit, "deadline": deadline, "warning_at": warning_at}
+            ),
+        )
+        if deadline == clock.deadline:
+            continue  # only the warning moved (a new warning_fraction): no deadline news
+        complaint = complaint.model_copy(update={"seq": complaint.seq + 1})
+        events.append(
+            build_event(
+                complaint,
+                RESCHEDULED,
+                occurred_at=now,
+                now=now,
+                previous_state=complaint.state,
+                skpd=complaint.skpd,
+                causation_id=f"policy:{policy.fingerprint}:{name}",
+                actor=POLICY_ACTOR,
+                payload={
+                    "clock": name,
+                    "old_deadline": clock.deadline.isoformat(),
+                    "deadline": deadline.isoformat(),
+                    "started_at": clock.started_at.isoformat(),
+                    "limit": limit,
+                    "policy": policy.fingerprint,
+                },
+            )
+        )
+    return Outcome(kind="applied", complaint=complaint, events=tuple(events))

@@ -24,6 +24,8 @@ __all__ = [
     "Outcome",
     "apply_transition",
     "build_event",
+    "clock_deadline",
+    "clock_limit",
     "event_id_for",
     "public_actor",
     "resume_clocks",
@@ -201,15 +203,8 @@ def start_clock(
     policy: Policy,
 ) -> ClockState:
     """Clock ``name`` started at ``at``: its deadline and warning under ``policy``."""
-    limit = policy.limit(
-        cast(ClockName, name),
-        region=complaint.region,
-        skpd=complaint.skpd,
-        category=complaint.category,
-    )
-    tz = policy.timezone(complaint.region)
-    working = name not in definition.calendar_day_clocks
-    deadline = compute_deadline(at, limit, tz, policy.calendar, working_days=working)
+    limit = clock_limit(name, complaint, complaint.skpd, policy)
+    deadline = clock_deadline(name, at, limit, (), complaint, definition, policy)
     escalates = name in definition.escalating_clocks
     warning_at = warning_instant(at, deadline, policy.warning_fraction) if escalates else deadline
     # A clock that never breaches (auto-close) has no warning to give.
@@ -220,7 +215,42 @@ def start_clock(
         deadline=deadline,
         warning_at=warning_at,
         warned=not escalates,
+        pauses=(),
+        limit_skpd=complaint.skpd,
     )
+
+
+def clock_limit(name: str, complaint: ComplaintState, skpd: str | None, policy: Policy) -> int:
+    """The limit in days of clock ``name`` for ``complaint`` held by ``skpd``."""
+    return policy.limit(
+        cast(ClockName, name),
+        region=complaint.region,
+        skpd=skpd,
+        category=complaint.category,
+    )
+
+
+def clock_deadline(
+    name: str,
+    started_at: datetime,
+    limit: int,
+    pauses: tuple[tuple[datetime, datetime], ...],
+    complaint: ComplaintState,
+    definition: WorkflowDefinition,
+    policy: Policy,
+) -> datetime:
+    """The deadline of a clock started at ``started_at`` and paused ``pauses``, under ``policy``.
+
+    Exactly what starting the clock and resuming it after each pause computes, in one go.
+    """
+    tz = policy.timezone(complaint.region)
+    working = name not in definition.calendar_day_clocks
+    deadline = compute_deadline(started_at, limit, tz, policy.calendar, working_days=working)
+    for deferred_at, resumed_at in pauses:
+        deadline = shift_for_pause(
+            deadline, deferred_at, resumed_at, tz, policy.calendar, working_days=working
+        )
+    return deadline
 
 
 def resume_clocks(
@@ -244,8 +274,14 @@ def resume_clocks(
         warning_at = clock.warning_at
         if not clock.warned:
             warning_at = warning_instant(clock.started_at, deadline, policy.warning_fraction)
+        pauses = None if clock.pauses is None else (*clock.pauses, (clock.paused_at, at))
         resumed[name] = clock.model_copy(
-            update={"deadline": deadline, "warning_at": warning_at, "paused_at": None}
+            update={
+                "deadline": deadline,
+                "warning_at": warning_at,
+                "paused_at": None,
+                "pauses": pauses,
+            }
         )
     return resumed
 

@@ -345,3 +345,45 @@ def test_defer_and_resume_are_not_transitions_and_an_implicit_resume_is_an_event
         ("complaint.resumed", 6),
         ("complaint.dispatched", 7),
     ]
+
+
+# --- policy changes reach running clocks (CONTRACT §4) -------------------------------------
+
+HOLIDAY = Policy.model_validate({"holidays": {"add": ["2026-04-08"]}})
+
+
+def test_a_policy_change_reschedules_running_clocks_once(store: Store) -> None:
+    # HSU-3 was dispatched two weeks earlier: its follow_up clock is breached by the time
+    # HSU-1 and HSU-2 are dispatched (Monday 04-06, due 04-13 under the default policy).
+    early = [
+        Rec(TOPIC, 0, r.offset, r.key, (r.value or b"").replace(b"2026-04-06", b"2026-03-23"))
+        for r in lifecycle("HSU-3")
+    ]
+    records = early + lifecycle("HSU-1", start=3) + lifecycle("HSU-2", start=6)
+    processor(store).process(records)
+    before = {cid: store.complaint(cid) for cid in ("HSU-1", "HSU-2", "HSU-3")}
+    assert before["HSU-3"] is not None
+    assert before["HSU-3"].clocks["follow_up"].breached_at is not None
+    now = datetime(2026, 4, 7, 1, tzinfo=UTC)
+    reshed = Processor(store, policy=HOLIDAY, clock=lambda: now)
+    assert reshed.reschedule_running_clocks(page_size=1) == 2
+    for cid in ("HSU-1", "HSU-2"):
+        event = store.history(cid)[-1]
+        assert (event.type, event.seq) == ("complaint.sla_rescheduled", 4)
+        assert event.payload["old_deadline"] == "2026-04-13T23:59:59+08:00"
+        assert event.payload["deadline"] == "2026-04-14T23:59:59+08:00"
+        after = store.complaint(cid)
+        assert after is not None
+        assert after.clocks["follow_up"].deadline == datetime(2026, 4, 14, 23, 59, 59, tzinfo=WITA)
+    assert store.complaint("HSU-3") == before["HSU-3"]  # the breach stays
+    published = [r for r in store.pending_outbox(100) if b"sla_rescheduled" in (r.value or b"")]
+    assert len(published) == 2
+    # Once: a second start under the same policy writes nothing.
+    assert reshed.reschedule_running_clocks() == 0
+    assert len(store.history("HSU-1")) == 4
+    # The stored next firing instant moved too: 04-14 00:30 breaches nothing any more.
+    swept = Processor(
+        store, policy=HOLIDAY, clock=lambda: datetime(2026, 4, 13, 16, 30, tzinfo=UTC)
+    )
+    fired = swept.sweep([0], topic=TOPIC)
+    assert not [e for e in fired.events if e.type == "complaint.sla_breached"]
