@@ -387,3 +387,53 @@ def test_a_policy_change_reschedules_running_clocks_once(store: Store) -> None:
     )
     fired = swept.sweep([0], topic=TOPIC)
     assert not [e for e in fired.events if e.type == "complaint.sla_breached"]
+
+
+def _limited_run(store: Store, sweep_limit: int) -> dict[str, list[tuple[str, int | None]]]:
+    deadline = datetime(2026, 4, 13, 23, 59, 59, tzinfo=WITA)
+    proc = Processor(
+        store,
+        policy=Policy.default(),
+        clock=lambda: datetime(2026, 5, 1, tzinfo=UTC),
+        sweep_limit=sweep_limit,
+    )
+    # HSU-3 is dispatched half an hour later: its warning is due last of the three.
+    third = [
+        Rec(r.topic, r.partition, r.offset, r.key, (r.value or b"").replace(b"T11:00", b"T11:30"))
+        for r in lifecycle("HSU-3", start=6)
+    ]
+    proc.process(lifecycle("HSU-1") + lifecycle("HSU-2", start=3) + third)
+    # A new complaint stamped after the three deadlines moves the watermark past them;
+    # the sweep of this batch fires at most ``sweep_limit`` stored complaints.
+    late = deadline + timedelta(hours=1)
+    submit = command("submit", "HSU-4", late, "complainant", SUBMIT)
+    proc.process([Rec(TOPIC, 0, 9, b"HSU-4", submit)])
+    breached = sum(
+        "complaint.sla_breached" in _types(store, cid) for cid in ("HSU-1", "HSU-2", "HSU-3")
+    )
+    assert breached == min(sweep_limit, 3)
+    # HSU-3's follow_up, stamped before its deadline, arrives after that: its timers
+    # due before the watermark fire first, though no sweep reached it.
+    early = _follow_up("HSU-3", deadline - timedelta(hours=1))
+    proc.process([Rec(TOPIC, 0, 10, b"HSU-3", early)])
+    while proc.sweep([0], topic=TOPIC).events:  # caught up: the backlog fires, page by page
+        pass
+    return {
+        cid: [(e.type, e.seq) for e in store.history(cid)] for cid in ("HSU-1", "HSU-2", "HSU-3")
+    }
+
+
+def test_the_sweep_limit_never_changes_the_events(tmp_path: Path) -> None:
+    stores = []
+    for name in ("limited", "unlimited"):
+        s = Store(f"sqlite:///{tmp_path / name}.db")
+        s.migrate()
+        stores.append(s)
+    limited, unlimited = _limited_run(stores[0], 1), _limited_run(stores[1], 2000)
+    assert limited == unlimited
+    assert [t for t, _ in limited["HSU-3"][3:7]] == [
+        "complaint.sla_warning",
+        "complaint.sla_breached",
+        "complaint.escalated",
+        "complaint.followed_up",
+    ]
