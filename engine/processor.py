@@ -40,11 +40,13 @@ from engine.store import (
     Store,
 )
 from engine.topics import Topics
-from workflows.apply import Outcome, clock_next_due, decide, fire_due
+from workflows.apply import decide
 from workflows.model import Command, ComplaintState, Event
 from workflows.payloads import SubmitPayload
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
+from workflows.timers import clock_next_due, fire_due, reschedule
+from workflows.transition import Outcome
 
 __all__ = ["BatchResult", "Processor", "Record"]
 
@@ -483,12 +485,56 @@ class Processor:
         assert outcome.complaint is not None
         return outcome.complaint
 
+    # --- policy changes -------------------------------------------------------------
+
+    def reschedule_running_clocks(self, *, page_size: int = 500) -> int:
+        """Bring every running, unbreached clock to the current policy; the events written.
+
+        Called once at the engine's start (CONTRACT §4 "Policy changes reach running
+        clocks"). Pages through the complaints by id, one transaction per page, each
+        written like a batch (seq check, events, outbox), so a page that another
+        instance changed meanwhile is read again. Idempotent: under an unchanged
+        policy nothing changes and nothing is written.
+        """
+        written = 0
+        after: str | None = None
+        while True:
+            page = self.store.running_clocks(after, page_size)
+            if not page:
+                break
+            after = page[-1][0]
+            for attempt in range(1, _CONFLICT_RETRIES + 1):
+                try:
+                    written += self._reschedule_page(dict(page))
+                    break
+                except ConcurrencyError as exc:
+                    METRICS.concurrency_conflicts.inc()
+                    log.warning("reschedule conflict (attempt %d): %s", attempt, exc)
+                    if attempt == _CONFLICT_RETRIES:
+                        raise
+        if written:
+            log.info("policy %s moved %d running deadlines", self.policy.fingerprint, written)
+        return written
+
+    def _reschedule_page(self, partitions: dict[str, int]) -> int:
+        now = self.clock()
+        work = _Work(loaded=self.store.load(partitions), applied_ids=set())
+        for complaint_id, complaint in work.loaded.items():
+            outcome = reschedule(complaint, registry=self.registry, policy=self.policy, now=now)
+            if outcome.complaint != complaint:
+                self._absorb(work, outcome, partitions[complaint_id])
+        self._collect_complaints(work, force=True)
+        self.store.write(work.write)
+        record_batch(BatchReport(events=work.result.events))
+        return len(work.result.events)
+
     # --- writing --------------------------------------------------------------------
 
-    def _collect_complaints(self, work: _Work) -> None:
+    def _collect_complaints(self, work: _Work, *, force: bool = False) -> None:
+        """A write per changed complaint (``force``: also those whose seq did not move)."""
         for complaint_id, complaint in work.current.items():
             before = work.loaded.get(complaint_id)
-            if before is not None and before.seq == complaint.seq:
+            if before is not None and before.seq == complaint.seq and not force:
                 continue  # nothing changed (e.g. an idempotent resubmit)
             clock_due = clock_next_due(complaint, self.registry, self.policy)
             work.write.complaints.append(

@@ -19,6 +19,7 @@ from typing import Any
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Table,
@@ -38,7 +39,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.sql.elements import ColumnElement
 
 from engine.errors import ConcurrencyError, SchemaError, StoreError
 from engine.schema import (
@@ -352,6 +352,31 @@ class Store:
                 .limit(limit)
             )
             return [ComplaintState.model_validate_json(data) for (data,) in rows]
+
+    def running_clocks(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+        """A page of (complaint_id, partition) with a clock running and not breached.
+
+        In complaint id order, starting after ``after`` (keyset paging), at most ``limit``.
+        """
+        clocks, complaints = clocks_table, complaints_table
+        conditions: list[ColumnElement[bool]] = [
+            clocks.c.stopped_at.is_(None),
+            clocks.c.breached_at.is_(None),
+        ]
+        if after is not None:
+            conditions.append(clocks.c.complaint_id > after)
+        with self.connect("loading running clocks") as conn:
+            rows = conn.execute(
+                select(complaints.c.complaint_id, complaints.c.partition)
+                .where(
+                    complaints.c.complaint_id.in_(
+                        select(clocks.c.complaint_id).where(and_(*conditions))
+                    )
+                )
+                .order_by(complaints.c.complaint_id)
+                .limit(limit)
+            )
+            return [(cid, partition) for cid, partition in rows]
 
     def history(self, complaint_id: str) -> list[Event]:
         """Every event of a complaint in seq order (rejections last, by time)."""

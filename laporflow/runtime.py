@@ -87,6 +87,8 @@ class EngineRuntime:
             clock=clock,
             max_future_skew=settings.max_future_skew,
         )
+        # CONTRACT §4: a changed policy reaches running clocks once, before consuming.
+        self.rescheduled = self.processor.reschedule_running_clocks()
         self.consumer = CommandConsumer(
             self.processor,
             bootstrap=settings.kafka_bootstrap,
