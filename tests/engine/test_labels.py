@@ -118,10 +118,11 @@ def test_a_lower_limit_keeps_the_first_admitted(store: Store) -> None:
     assert second.value("skpd", "C") == FOLD
 
 
-def test_instances_sharing_a_database_agree(store: Store, tmp_path: Path) -> None:
+def test_instances_sharing_a_database_agree(store: Store) -> None:
     a, b = LabelGuard(), LabelGuard()
+    other = Store(store.url)
     a.configure(limit=3, store=store)
-    b.configure(limit=3, store=Store(store.url))
+    b.configure(limit=3, store=other)
     assert a.value("skpd", "A1") == "A1"
     assert b.value("skpd", "B1") == "B1"
     assert b.value("skpd", "A1") == "A1"  # learned from the database, not admitted twice
@@ -129,6 +130,7 @@ def test_instances_sharing_a_database_agree(store: Store, tmp_path: Path) -> Non
     assert b.value("skpd", "B2") == FOLD  # the shared limit of 3 is reached
     assert a.value("skpd", "B2") == FOLD
     assert set(a.admitted("skpd")) == set(b.admitted("skpd")) == {"A1", "B1", "A2"}
+    other.close()
 
 
 class FailingStore:
