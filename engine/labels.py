@@ -255,6 +255,8 @@ class GuardedMetric(Generic[M]):
     def labels(self, *values: str, **labels: str) -> M:
         """The child for these label values, guarded labels mapped first."""
         if labels:
+            if values or sorted(labels) != sorted(self.labelnames):
+                raise ValueError(f"{self.labelnames} need exactly these labels, got {labels}")
             values = tuple(labels[name] for name in self.labelnames)
         child: M = self.metric.labels(*self.key(tuple(values)))
         return child

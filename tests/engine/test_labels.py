@@ -176,6 +176,8 @@ def test_guarded_metric_maps_keywords_and_positions(metrics: Metrics) -> None:
     assert samples == {"A": 1.0, FOLD: 2.0}
     with pytest.raises(ValueError, match="need 2 values"):
         metrics.escalations.labels("only-one")
+    with pytest.raises(ValueError, match="need exactly these labels"):
+        metrics.escalations.labels(skpd="A", clock="x")
 
 
 def test_gauge_families_sum_folded_values_and_admit_the_largest_first(metrics: Metrics) -> None:
