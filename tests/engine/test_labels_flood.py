@@ -8,7 +8,7 @@ escalations), so every SKPD-labelled metric is populated. Then:
 * every SKPD-labelled family has at most ``LIMIT + 2`` label values and at most the
   series those values allow (asserted strictly);
 * the scrape after 5,000 is as large and as slow as after the first 1,000 (the bound is
-  already reached then): size within 5 %, time within a generous factor;
+  already reached then): size within 5 %, time within a generous margin;
 * with a directory, exactly the dispatches of a listed region to an unlisted SKPD are
   rejected (``unknown_skpd``), and those to listed SKPDs apply;
 * a new guard on the same database (a restart) exports the same series.
@@ -208,10 +208,14 @@ def scrape_registry(registry: CollectorRegistry, repeat: int = 5) -> Scrape:
 
 
 def assert_flat(baseline: Scrape, final: Scrape) -> None:
-    """Size and series count within 5 %, scrape time within 3x + 50 ms of the baseline."""
+    """Size and series count within 5 %, scrape time within 3x + 250 ms of the baseline.
+
+    The time margin is wide on purpose: the machine is shared, and what matters is that
+    the time does not grow with the number of codes (it would be ~5x without the bound).
+    """
     assert final.size <= baseline.size * 1.05, (baseline.size, final.size)
     assert len(final.samples()) <= len(baseline.samples()) * 1.05
-    assert final.seconds <= baseline.seconds * 3 + 0.05, (baseline.seconds, final.seconds)
+    assert final.seconds <= baseline.seconds * 3 + 0.25, (baseline.seconds, final.seconds)
 
 
 # --------------------------------------------------------------------------- the runs
