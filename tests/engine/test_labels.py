@@ -152,9 +152,17 @@ class FailingStore:
         return self.values[:limit]
 
 
-def test_a_database_failure_folds_for_now_and_admits_later(metrics: Metrics) -> None:
+def test_a_database_failure_folds_for_a_while_and_admits_later(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
     failing = FailingStore()
     metrics.guard.configure(limit=3, store=failing)
+    assert metrics.guard.value("skpd", "A") == FOLD
+    failing.up = True
+    assert metrics.guard.value("skpd", "A") == FOLD  # not asked again so soon
+    monkeypatch.setattr("engine.labels._STORE_RETRY_S", 0.0)
+    metrics.guard.configure(limit=3, store=failing)
+    failing.up = False
     assert metrics.guard.value("skpd", "A") == FOLD
     failing.up = True
     assert metrics.guard.value("skpd", "A") == "A"
