@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -54,6 +55,8 @@ DEFAULT_MAX_LABEL_VALUES = 300
 #: Distinct folded values remembered per label (to count and log each once); beyond it a
 #: folded value may be counted again, and is no longer logged one by one.
 _MAX_REMEMBERED_FOLDS = 100_000
+#: After a database failure while admitting, new values fold (without asking) this long.
+_STORE_RETRY_S = 5.0
 
 
 class LabelStore(Protocol):
@@ -92,8 +95,8 @@ class LabelGuard:
     store, admission goes through the database, one short transaction for all the new
     values of a batch and only while there is room, so once a label is full a flood of
     new values costs no database work at all. Without a store (unit tests, tools) it
-    admits in memory only. A database failure while admitting folds the values of that
-    moment and is retried with the next new value: the bound holds either way.
+    admits in memory only. A database failure while admitting folds the new values of the
+    next few seconds, then admission is tried again: the bound holds either way.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class LabelGuard:
         self._on_change = on_change
         self._limit = limit
         self._store: LabelStore | None = None
+        self._retry_at = 0.0
         self._labels: dict[str, _LabelState] = {}
         self.configure(limit=limit)
 
@@ -124,6 +128,7 @@ class LabelGuard:
         with self._lock:
             self._limit = limit
             self._store = store
+            self._retry_at = 0.0
             listed = listed or {}
             self._labels = {
                 label: _LabelState(listed=frozenset(listed.get(label, ())) - ALWAYS)
@@ -192,11 +197,17 @@ class LabelGuard:
             for value in fresh[: max(room - len(state.admitted), 0)]:
                 state.admitted[value] = None
         else:
+            if time.monotonic() < self._retry_at:
+                return  # the database failed a moment ago: fold meanwhile, do not hammer it
             try:
                 admitted = self._store.admit_label_values(label, fresh, room)
             except StoreError as exc:
+                self._retry_at = time.monotonic() + _STORE_RETRY_S
                 log.warning(
-                    "cannot admit %s label values now (they fold meanwhile): %s", label, exc
+                    "cannot admit %s label values now (they fold for %.0f s): %s",
+                    label,
+                    _STORE_RETRY_S,
+                    exc,
                 )
                 return
             state.admitted = dict.fromkeys(admitted)
@@ -255,6 +266,8 @@ class GuardedMetric(Generic[M]):
     def labels(self, *values: str, **labels: str) -> M:
         """The child for these label values, guarded labels mapped first."""
         if labels:
+            if values or sorted(labels) != sorted(self.labelnames):
+                raise ValueError(f"{self.labelnames} need exactly these labels, got {labels}")
             values = tuple(labels[name] for name in self.labelnames)
         child: M = self.metric.labels(*self.key(tuple(values)))
         return child

@@ -118,10 +118,11 @@ def test_a_lower_limit_keeps_the_first_admitted(store: Store) -> None:
     assert second.value("skpd", "C") == FOLD
 
 
-def test_instances_sharing_a_database_agree(store: Store, tmp_path: Path) -> None:
+def test_instances_sharing_a_database_agree(store: Store) -> None:
     a, b = LabelGuard(), LabelGuard()
+    other = Store(store.url)
     a.configure(limit=3, store=store)
-    b.configure(limit=3, store=Store(store.url))
+    b.configure(limit=3, store=other)
     assert a.value("skpd", "A1") == "A1"
     assert b.value("skpd", "B1") == "B1"
     assert b.value("skpd", "A1") == "A1"  # learned from the database, not admitted twice
@@ -129,6 +130,7 @@ def test_instances_sharing_a_database_agree(store: Store, tmp_path: Path) -> Non
     assert b.value("skpd", "B2") == FOLD  # the shared limit of 3 is reached
     assert a.value("skpd", "B2") == FOLD
     assert set(a.admitted("skpd")) == set(b.admitted("skpd")) == {"A1", "B1", "A2"}
+    other.close()
 
 
 class FailingStore:
@@ -150,9 +152,17 @@ class FailingStore:
         return self.values[:limit]
 
 
-def test_a_database_failure_folds_for_now_and_admits_later(metrics: Metrics) -> None:
+def test_a_database_failure_folds_for_a_while_and_admits_later(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
     failing = FailingStore()
     metrics.guard.configure(limit=3, store=failing)
+    assert metrics.guard.value("skpd", "A") == FOLD
+    failing.up = True
+    assert metrics.guard.value("skpd", "A") == FOLD  # not asked again so soon
+    monkeypatch.setattr("engine.labels._STORE_RETRY_S", 0.0)
+    metrics.guard.configure(limit=3, store=failing)
+    failing.up = False
     assert metrics.guard.value("skpd", "A") == FOLD
     failing.up = True
     assert metrics.guard.value("skpd", "A") == "A"
@@ -174,6 +184,8 @@ def test_guarded_metric_maps_keywords_and_positions(metrics: Metrics) -> None:
     assert samples == {"A": 1.0, FOLD: 2.0}
     with pytest.raises(ValueError, match="need 2 values"):
         metrics.escalations.labels("only-one")
+    with pytest.raises(ValueError, match="need exactly these labels"):
+        metrics.escalations.labels(skpd="A", clock="x")
 
 
 def test_gauge_families_sum_folded_values_and_admit_the_largest_first(metrics: Metrics) -> None:
