@@ -31,6 +31,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from engine.report_query import (
     FollowUpSpan,
@@ -39,6 +40,7 @@ from engine.report_query import (
     Window,
     fetch_report_facts,
     period_windows,
+    report_queries,
 )
 from engine.store import Store
 from tests.engine.test_report import WITA, Cmd, apply, at, dispatched, follow_up
@@ -315,4 +317,46 @@ def test_each_region_is_cut_at_its_own_midnight(empty_url: str) -> None:
     assert received(april(6), april(6), region="HSU") == 1
     # Under one zone for both (the default policy), both fall on 04-06.
     assert sum(c.received for c in facts(store, april(6), april(6)).counts) == 2
+    store.close()
+
+
+# --- query plans ---------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_every_period_query_reaches_events_through_the_period_index(
+    pg_database_url: str,
+) -> None:
+    """On PostgreSQL, each query finds the period's events by ``(type, occurred_at)``.
+
+    Sequential scans are disabled, so the plan shows the index path the planner has for
+    each table access; on a table this small it would otherwise scan. Every access to
+    ``events`` must be either the period range on ``ix_events_type_occurred`` or a
+    per-complaint lookup on ``uq_events_complaint_seq``: nothing reads the whole history.
+    """
+    store = Store(pg_database_url)
+    store.migrate()
+    apply(store, settlement_history(), now=NOW)
+    windows = period_windows(ACEH_WIB, since=april(1), until=april(30))
+    with store.connect("explain") as conn:
+        conn.execute(text("SET enable_seqscan = off"))
+        queries = report_queries("postgresql", windows)
+        for name in ("received", "spans", "escalations", "settled"):
+            sql = getattr(queries, name).compile(conn, compile_kwargs={"literal_binds": True})
+            plan = "\n".join(conn.execute(text(f"EXPLAIN {sql}")).scalars())
+            assert "Seq Scan" not in plan, (name, plan)
+            period_scans = [line for line in plan.splitlines() if "ix_events_type_occurred" in line]
+            assert period_scans, (name, plan)
+            conds = [
+                line
+                for line in plan.splitlines()
+                if "Index Cond" in line and "occurred_at >=" in line and "occurred_at <" in line
+            ]
+            assert conds, (name, plan)
+            for line in plan.splitlines():
+                if " on events " in line:
+                    assert "ix_events_type_occurred" in line or "uq_events_complaint_seq" in line, (
+                        name,
+                        plan,
+                    )
     store.close()
