@@ -113,6 +113,7 @@ def _old_module(commit: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location("old_report", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["old_report"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -131,7 +132,7 @@ def _explain(store: Store, policy: Policy, since: date, until: date) -> None:
     windows = period_windows(policy, since=since, until=until)
     with store.connect("explain") as conn:
         queries = report_queries(conn.dialect.name, windows)
-        for label in ("received", "spans", "escalations", "settled", "open_breaches"):
+        for label in ("received", "escalations", "settled", "open_breaches"):
             query = getattr(queries, label)
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
             plan = conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")).scalars().all()

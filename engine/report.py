@@ -63,6 +63,9 @@ def build_report(
         if store.dialect == "postgresql":
             # One snapshot for every query, so the spans are those of the counted rows.
             conn.execution_options(isolation_level="REPEATABLE READ")
+            # The per-row lookups make the estimated cost high, and compiling them with
+            # LLVM (JIT) cost seconds more than running them (measured: 3.7 of 6.3 s).
+            conn.exec_driver_sql("SET LOCAL jit = off")
         facts = fetch_report_facts(conn, windows, region=region)
     return aggregate(facts, policy)
 
