@@ -70,7 +70,8 @@ FOLLOWED_UP = "complaint.followed_up"
 RETURNED = "complaint.returned"
 ESCALATED = "complaint.escalated"
 RESOLVED = "complaint.resolved"
-#: Who the engine names as the resolver when a complainant stays silent (CONTRACT §4).
+#: The resolver the engine names when a complainant stays silent (CONTRACT §4), and the
+#: prefix of the command id its auto-close timer gives that resolution.
 AUTO_CLOSE_ROLE = "system"
 AUTO_CLOSE_ID = "auto_close"
 
@@ -346,7 +347,13 @@ def _settled_query(dialect: str, windows: Sequence[Window]) -> Select[Any]:
         .scalar_subquery()
     )
     role, actor_id = _actor(dialect, s, "role"), _actor(dialect, s, "id")
-    auto = case((and_(role == AUTO_CLOSE_ROLE, actor_id == AUTO_CLOSE_ID), 1), else_=0)
+    by_system = and_(role == AUTO_CLOSE_ROLE, actor_id == AUTO_CLOSE_ID)
+    # The actor decides; parsing every body's JSON costs, so only the resolutions caused
+    # by an auto-close timer (command id "auto_close:...") are parsed at all.
+    auto = case(
+        (s.c.causation_id.startswith(f"{AUTO_CLOSE_ID}:"), case((by_system, 1), else_=0)),
+        else_=0,
+    )
     c = complaints_table
     return (
         select(s.c.skpd, func.count(), func.sum(auto))

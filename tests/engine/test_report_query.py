@@ -235,6 +235,25 @@ def test_a_region_filter_applies_to_events_and_open_breaches(store: Store) -> No
     assert facts(store, april(1), april(30), region="HSU") == facts(store, april(1), april(30))
 
 
+def test_only_the_auto_close_timer_counts_as_auto_closed(empty_url: str) -> None:
+    # A system actor that is not the auto-close timer (e.g. a sync from LAPOR!) settles,
+    # but is not an auto-close.
+    store = Store(empty_url)
+    store.migrate()
+    apply(
+        store,
+        [
+            *dispatched("HSU-A1", "DLH"),
+            follow_up("HSU-A1", 7),
+            Cmd(at(8, 9), "resolve", "HSU-A1", "system", {"note": "Selesai di LAPOR!"}),
+        ],
+        now=at(8, 12),
+    )
+    (counts,) = facts(store).counts
+    assert (counts.skpd, counts.settled, counts.auto_closed) == ("DLH", 1, 0)
+    store.close()
+
+
 # --- periods in several time zones ------------------------------------------------------
 
 ACEH_WIB = Policy.model_validate({"regions": {"ACEH": {"timezone": "Asia/Jakarta"}}})
