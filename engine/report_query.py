@@ -320,6 +320,9 @@ def _received_query(windows: Sequence[Window]) -> Select[Any]:
         later(FOLLOWED_UP, "occurred_at").label("answered_at"),
         later(RETURNED, "seq").label("return_seq"),
     ).cte("outcome")
+    # Evaluated once: its answered_at is read three times below, and an inlined CTE
+    # would repeat the lookup for each.
+    outcome = outcome.prefix_with("MATERIALIZED", dialect="postgresql")
     # Returned and never answered: a complaint returned, sent back and answered counts
     # as followed up, so followed_up <= received - returned.
     returned = case(
