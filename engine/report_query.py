@@ -2,12 +2,12 @@
 
 Every query starts from the events of the period, found through the ``(type,
 occurred_at)`` index between UTC instants computed from the local dates in each region's
-time zone; what else it needs about a complaint (its earlier dispatches, its first
-answer, a return, a later resolution) is an index lookup by ``(complaint_id, seq)``,
-written as a correlated scalar subquery so that the plan stays a per-row lookup and never
-becomes a scan of the whole history. The cost therefore grows with the period's events,
-not with everything ever stored. Open breaches are a "now" figure read from the clock
-rows.
+time zone. What else it needs about a complaint (its first dispatch to the SKPD, that
+SKPD's first answer or return after it, a later resolution) is an index probe on
+``(complaint_id, type, skpd, seq)``, written as a correlated scalar subquery so that the
+plan stays a per-row probe and never becomes a join over the whole history. The cost
+therefore grows with the period's events, not with everything ever stored. Open breaches
+are a "now" figure read from the clock rows.
 
 The definitions, per SKPD (each counted in SQL):
 
@@ -158,6 +158,8 @@ def period_windows(
 
     if region is not None:
         return (Window((region,), (), *bounds(region)),)
+    if since is None and until is None:
+        return (Window(None, (), None, None),)
     default_zone = policy.timezone(None).key
     by_zone: defaultdict[str, list[str]] = defaultdict(list)
     for name in sorted(policy.regions):
@@ -354,7 +356,10 @@ def _settled_query(dialect: str, windows: Sequence[Window]) -> Select[Any]:
     # The actor decides; parsing every body's JSON costs, so only the resolutions caused
     # by an auto-close timer (command id "auto_close:...") are parsed at all.
     auto = case(
-        (s.c.causation_id.startswith(f"{AUTO_CLOSE_ID}:"), case((by_system, 1), else_=0)),
+        (
+            s.c.causation_id.startswith(f"{AUTO_CLOSE_ID}:", autoescape=True),
+            case((by_system, 1), else_=0),
+        ),
         else_=0,
     )
     c = complaints_table

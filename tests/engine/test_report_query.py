@@ -276,6 +276,7 @@ def test_period_windows_per_time_zone() -> None:
         Window(None, ("ACEH",), datetime(2026, 4, 6, tzinfo=wita), None),
     )
     assert period_windows(Policy.default()) == (Window(None, (), None, None),)
+    assert period_windows(ACEH_WIB) == (Window(None, (), None, None),)  # no dates: no zones
     # A region listed with the default zone shares the default window.
     same = Policy.model_validate({"regions": {"HSU": {"timezone": "Asia/Makassar"}}})
     assert period_windows(same, until=until) == (
