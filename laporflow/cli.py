@@ -172,7 +172,7 @@ def report(
     database_url: DatabaseOpt = None,
     policy: PolicyOpt = None,
 ) -> None:
-    """Per-SKPD KPIs: received, follow-up rate, working days to follow-up, breaches."""
+    """Per-SKPD KPIs: received, returned, follow-up rate and working days, breaches, settled."""
     settings = _settings(database_url=database_url, policy=policy)
     store = Store(settings.database_url.get_secret_value())
     rows = build_report(
