@@ -389,7 +389,8 @@ def report(
     database_url: DatabaseOpt = None,
     policy: PolicyOpt = None,
 ) -> None:
-    """Per-SKPD KPIs: received, follow-up rate, working days to follow-up, breaches."""
+    """Per-SKPD KPIs (received, returned, follow-up rate and working days, breaches,
+    settled); with --intake, intake against target; with --liaisons, liaison continuity."""
     if intake and liaisons:
         raise typer.BadParameter("choose one of --intake and --liaisons", param_hint="--intake")
     settings = _settings(database_url=database_url, policy=policy)

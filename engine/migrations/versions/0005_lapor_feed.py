@@ -1,7 +1,7 @@
 """Tables of the LAPOR! feed: cursor, last status per tracking ID, deliveries, pushes.
 
 Revision ID: 0005_lapor_feed
-Revises: 0003_outbox
+Revises: 0004_report
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from engine.schema import UTCDateTime
 
 revision = "0005_lapor_feed"
-down_revision = "0003_outbox"
+down_revision = "0004_report"
 branch_labels = None
 depends_on = None
 
