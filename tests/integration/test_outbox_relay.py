@@ -26,11 +26,14 @@ from kafka.admin import NewTopic
 
 from engine.metrics import REGISTRY
 from engine.settings import Settings
+from engine.status import complaint_status
 from engine.store import BatchWrite, OutboxRecord, Store
 from engine.topics import Topics
 from laporflow.runtime import EngineRuntime
 from producers.kafka_io import KafkaProbe, _admin, ensure_topics, make_producer, topic_max_bytes
 from producers.relay import OutboxRelay
+from tests.engine.test_store import complaint, write_new
+from workflows.policy import Policy
 
 PARTITIONS = 2
 
@@ -216,6 +219,12 @@ def test_a_record_kafka_refuses_is_parked_and_the_rest_flows(
     assert "MessageSizeTooLarge" in parked[0].reason or "TooLarge" in parked[0].reason
     assert "MessageSizeTooLarge" in parked[1].reason
     assert _metric("laporflow_outbox_parked_records_total", topic=topics.dlq) == before + 2
+
+    # `laporflow status` shows them on the complaint they concern.
+    write_new(store, complaint("HSU-1"))
+    found = complaint_status(store, "HSU-1", Policy.default())
+    assert found is not None
+    assert [(p["topic"], p["size"]) for p in found["parked"]] == [(topics.dlq, 60_000)] * 2
 
     out = subprocess.run(
         [sys.executable, "-m", "laporflow", "outbox", "--json"],
