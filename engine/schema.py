@@ -41,6 +41,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
@@ -178,6 +179,9 @@ progress_table = Table(
     Column("watermark", UTCDateTime()),
 )
 
+_UNPUBLISHED = "published IS false AND parked_at IS NULL"
+_PARKED = "parked_at IS NOT NULL"
+
 outbox_table = Table(
     "outbox",
     metadata,
@@ -198,9 +202,21 @@ outbox_table = Table(
     # Kafka refused the record for good (e.g. too large): kept for the operator, skipped.
     Column("parked_at", UTCDateTime()),
     Column("park_reason", Text),
-    Index("ix_outbox_pending", "published", "id"),
-    Index("ix_outbox_partition_pending", "partition", "published", "id"),
-    Index("ix_outbox_parked", "parked_at"),
+    # Partial indexes: only rows waiting to be published (the relay's page query, in id
+    # order, filtered by partition), and the rare parked ones. Marking a row published
+    # takes it out; a published row costs no index entry beyond the primary key.
+    Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=text(_UNPUBLISHED),
+        sqlite_where=text(_UNPUBLISHED),
+    ),
+    Index(
+        "ix_outbox_parked",
+        "parked_at",
+        postgresql_where=text(_PARKED),
+        sqlite_where=text(_PARKED),
+    ),
 )
 
 label_values_table = Table(

@@ -22,7 +22,12 @@ from engine.processor import Processor
 from engine.settings import Settings
 from engine.store import Store
 from producers.http_api import HttpApi, cached
-from producers.kafka_io import KafkaProbe, ensure_topics, make_producer
+from producers.kafka_io import (
+    KafkaProbe,
+    ensure_topics,
+    make_dead_letter_producer,
+    make_producer,
+)
 from producers.relay import OutboxRelay
 from producers.relay_process import RelayProcess
 from workflows.policy import Policy
@@ -106,6 +111,8 @@ class EngineRuntime:
             owned=lambda: self.consumer.owned_partitions,
             retention=settings.outbox_retention,
             producer_factory=lambda: make_producer(settings.kafka_bootstrap),
+            dead_letter_producer=make_dead_letter_producer(settings.kafka_bootstrap),
+            dead_letter_factory=lambda: make_dead_letter_producer(settings.kafka_bootstrap),
         )
         self.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
         self.http: HttpApi | None = None
@@ -201,5 +208,5 @@ class EngineRuntime:
             self.http.stop()
         self.consumer.close()
         self.kafka_probe.close()
-        self.relay.producer.close()
+        self.relay.close()
         self.store.close()

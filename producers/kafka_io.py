@@ -6,9 +6,9 @@ Record sizes (TECH-NOTES, issue 7): a record the commands topic accepts must alw
 on the dead-letter topic, which adds headers to it, and an event may carry most of a
 command's bytes. So :func:`ensure_topics` gives ``lapor.dlq`` and ``lapor.events`` a
 ``max.message.bytes`` of the commands topic's limit plus :data:`SIZE_HEADROOM` (raising
-it on existing topics that have less), and the relay's producer compresses (gzip, in
-the standard library) with a request limit far above it. A record that still does not
-fit is parked by the relay, never retried forever.
+it on existing topics that have less); the relay's producers accept records far above
+it, and the dead-letter one compresses (gzip, in the standard library). A record that
+still does not fit is parked by the relay, never retried forever.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "SIZE_HEADROOM",
     "KafkaProbe",
     "ensure_topics",
+    "make_dead_letter_producer",
     "make_producer",
     "topic_max_bytes",
 ]
@@ -56,7 +57,6 @@ def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
         "linger_ms": 5,
         "max_in_flight_requests_per_connection": 5,
         "client_id": "laporflow-relay",
-        "compression_type": "gzip",
         "max_request_size": MAX_REQUEST_BYTES,
         **overrides,
     }
@@ -81,6 +81,14 @@ class _Admin(KafkaAdminClient):  # type: ignore[misc]
                 self._closed = False
                 self.close()
             raise
+
+
+def make_dead_letter_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
+    """The relay's producer for ``lapor.dlq``: gzip, so what the commands topic accepted
+    compressed (a record of many MiB that compresses well) fits on the DLQ again."""
+    return make_producer(
+        bootstrap, **{"compression_type": "gzip", "client_id": "laporflow-relay-dlq", **overrides}
+    )
 
 
 def _admin(bootstrap: str, **config: Any) -> KafkaAdminClient:

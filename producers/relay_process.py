@@ -22,7 +22,7 @@ from engine.logs import configure_logging
 from engine.metrics import METRICS
 from engine.settings import Settings
 from engine.store import Store
-from producers.kafka_io import make_producer
+from producers.kafka_io import make_dead_letter_producer, make_producer
 from producers.relay import OutboxRelay
 
 __all__ = ["MAX_PARTITIONS", "RelayProcess"]
@@ -71,12 +71,14 @@ def _relay_main(
         on_published=counter("published"),
         on_parked=counter("parked"),
         producer_factory=lambda: make_producer(settings.kafka_bootstrap),
+        dead_letter_producer=make_dead_letter_producer(settings.kafka_bootstrap),
+        dead_letter_factory=lambda: make_dead_letter_producer(settings.kafka_bootstrap),
     )
     log.info("outbox relay running", extra={"topic": settings.topics.events})
     try:
         relay.run(stop)
     finally:
-        relay.producer.close()  # the current one: a failed producer is replaced
+        relay.close()
         store.close()
 
 

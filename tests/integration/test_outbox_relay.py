@@ -1,7 +1,7 @@
 """The outbox relay on a real Kafka broker and a real PostgreSQL (issue 7).
 
-* an invalid record just under the commands topic's size limit reaches the DLQ with its
-  headers, and the events after it still go out;
+* an invalid record just under the commands topic's size limit, and one the commands
+  topic took compressed, reach the DLQ with their headers, and later events still go out;
 * a record Kafka refuses for good is parked (counted, listed) and the rest flows;
 * published rows are pruned by the relay's loop after the retention period;
 * the readiness probe's Kafka check is a real round trip.
@@ -26,11 +26,14 @@ from kafka.admin import NewTopic
 
 from engine.metrics import REGISTRY
 from engine.settings import Settings
+from engine.status import complaint_status
 from engine.store import BatchWrite, OutboxRecord, Store
 from engine.topics import Topics
 from laporflow.runtime import EngineRuntime
 from producers.kafka_io import KafkaProbe, _admin, ensure_topics, make_producer, topic_max_bytes
 from producers.relay import OutboxRelay
+from tests.engine.test_store import complaint, write_new
+from workflows.policy import Policy
 
 PARTITIONS = 2
 
@@ -112,6 +115,15 @@ def test_a_near_1mib_invalid_record_reaches_the_dlq_and_later_events_publish(
     # Incompressible bytes, as large as the commands topic accepts (batch overhead aside).
     big = os.urandom(limits[topics.commands] - 200)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=4 << 20)
+    # And 3 MiB that the commands topic accepted because its producer compressed it.
+    roomy = b'{"type": "submit", "payload": "' + b"x" * (3 << 20) + b'"}'
+    squeezing = KafkaProducer(
+        bootstrap_servers=kafka_bootstrap, max_request_size=8 << 20, compression_type="gzip"
+    )
+    try:
+        squeezing.send(topics.commands, key=b"HSU-2026-ZIP", value=roomy).get(timeout=30)
+    finally:
+        squeezing.close()
     try:
         producer.send(topics.commands, key=b"HSU-2026-BIG", value=big).get(timeout=30)
         producer.send(
@@ -123,22 +135,25 @@ def test_a_near_1mib_invalid_record_reaches_the_dlq_and_later_events_publish(
     runtime = EngineRuntime(settings, serve_http=False, relay_process=False)
     try:
         deadline = time.monotonic() + 60
-        while runtime.consumer.stats.records < 2:
+        while runtime.consumer.stats.records < 3:
             assert time.monotonic() < deadline, "the engine did not consume both records"
             runtime.consumer.poll_once()
         # The dead letter, then the submit's events (its clocks, months old, fire too).
         published = runtime.relay.drain()
         stored = len(runtime.store.history("HSU-2026-000001"))
-        assert published == 1 + stored
+        assert published == 2 + stored
+        assert runtime.store.outbox_parked_count() == 0
         assert runtime.store.outbox_pending_count() == 0
     finally:
         runtime.shutdown()
 
-    (dead,) = _read(kafka_bootstrap, topics.dlq, 1)
+    zipped, dead = _read(kafka_bootstrap, topics.dlq, 1)
+    assert zipped.value == roomy
+    assert dict(zipped.headers)["error"] == b"too_large"
     assert dead.value == big
     headers = dict(dead.headers)
     assert headers["source_topic"].decode() == topics.commands
-    assert headers["source_offset"] == b"0"
+    assert headers["source_offset"] == b"1"
     assert headers["error"] in (b"not_json", b"not_utf8", b"empty", b"schema")
     events = [json.loads(r.value) for r in _read(kafka_bootstrap, topics.events, 1)]
     assert len(events) == stored
@@ -216,6 +231,12 @@ def test_a_record_kafka_refuses_is_parked_and_the_rest_flows(
     assert "MessageSizeTooLarge" in parked[0].reason or "TooLarge" in parked[0].reason
     assert "MessageSizeTooLarge" in parked[1].reason
     assert _metric("laporflow_outbox_parked_records_total", topic=topics.dlq) == before + 2
+
+    # `laporflow status` shows them on the complaint they concern.
+    write_new(store, complaint("HSU-1"))
+    found = complaint_status(store, "HSU-1", Policy.default())
+    assert found is not None
+    assert [(p["topic"], p["size"]) for p in found["parked"]] == [(topics.dlq, 60_000)] * 2
 
     out = subprocess.run(
         [sys.executable, "-m", "laporflow", "outbox", "--json"],

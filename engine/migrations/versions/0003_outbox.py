@@ -23,6 +23,9 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
+_UNPUBLISHED = "published IS false AND parked_at IS NULL"
+_PARKED = "parked_at IS NOT NULL"
+
 
 def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
@@ -30,8 +33,23 @@ def upgrade() -> None:
         batch.add_column(sa.Column("published_at", UTCDateTime()))
         batch.add_column(sa.Column("parked_at", UTCDateTime()))
         batch.add_column(sa.Column("park_reason", sa.Text))
-    op.create_index("ix_outbox_partition_pending", "outbox", ["partition", "published", "id"])
-    op.create_index("ix_outbox_parked", "outbox", ["parked_at"])
+    # Partial indexes (see engine/schema.py): the full (published, id) index grew with
+    # every published row; these hold only the rows still waiting, and the parked ones.
+    op.drop_index("ix_outbox_pending", "outbox")
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["id"],
+        postgresql_where=sa.text(_UNPUBLISHED),
+        sqlite_where=sa.text(_UNPUBLISHED),
+    )
+    op.create_index(
+        "ix_outbox_parked",
+        "outbox",
+        ["parked_at"],
+        postgresql_where=sa.text(_PARKED),
+        sqlite_where=sa.text(_PARKED),
+    )
     _place_pending_rows()
 
 
@@ -65,7 +83,8 @@ def _place_pending_rows() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_outbox_parked", "outbox")
-    op.drop_index("ix_outbox_partition_pending", "outbox")
+    op.drop_index("ix_outbox_unpublished", "outbox")
+    op.create_index("ix_outbox_pending", "outbox", ["published", "id"])
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("park_reason")
         batch.drop_column("parked_at")
