@@ -209,6 +209,45 @@ def test_unknown_status_and_malformed_reports_are_counted_logged_and_skipped(
     assert feed.new_commands(produced_before) == [(fine, "submit")]
 
 
+class _Crash(BaseException):
+    """The process dying between the flush and the cursor's commit."""
+
+
+class _CrashingFeedStore(FeedStore):
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise _Crash
+
+
+def test_a_crash_after_the_flush_before_the_cursor_duplicates_nothing_in_the_engine(
+    feed: Feed,
+) -> None:
+    crashing = FeedPoller(
+        feed.client, load_mapping(), _CrashingFeedStore(feed.store), feed.poller().producer,
+        feed.topics.commands, page_size=5,
+    )  # fmt: skip
+    with pytest.raises(_Crash):
+        crashing.poll_once()  # 5 submits on the broker, nothing stored
+    assert feed.feed_store.cursor() is None
+    feed.poller(page_size=5).poll_until_caught_up()  # the restarted feed re-reads page 1
+    commands = feed.commands()
+    assert len(commands) == 12 + 5  # page 1 was produced twice ...
+    submits = submits_by_complaint(commands)
+    assert all(len(ids) == 1 for ids in submits.values())  # ... with the same ids
+
+    settings = Settings(
+        kafka_bootstrap=feed.bootstrap, database_url=feed.store.url,
+        topic_prefix=feed.topics.prefix, group_id=f"it-{uuid.uuid4().hex[:8]}", partitions=3,
+    )  # fmt: skip
+    runtime = EngineRuntime(settings, serve_http=False, relay_process=False)
+    try:
+        wait_for("17 records applied", lambda: bool(runtime.consumer.poll_once() or True)
+                 and runtime.consumer.stats.records >= 17, 60)  # fmt: skip
+    finally:
+        runtime.shutdown()
+    assert runtime.consumer.stats.outcomes == {"applied": 12, "duplicate": 5}
+    assert len(feed.store.load(sorted(feed.sim.reports))) == 12
+
+
 # --------------------------------------------------------------------------- webhook
 
 
