@@ -108,9 +108,7 @@ def demo(
     if database_url is None and "LAPORFLOW_DATABASE_URL" not in os.environ:
         database_url = demo_database_url(Path("laporflow-demo.db"))
     settings = _settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, policy=policy)
-    run_demo(
-        settings, complaints=complaints, seed=seed, feed_reports=feed_reports, console=console
-    )
+    run_demo(settings, complaints=complaints, seed=seed, feed_reports=feed_reports, console=console)
 
 
 @app.command()
