@@ -91,6 +91,8 @@ class SyncBack:
         }
         try:
             self._consumer = KafkaConsumer(**config)
+            # Load the topic's metadata before joining, so the first assignment sees it.
+            self._consumer.partitions_for_topic(topic)
             self._consumer.subscribe([topic])
         except KafkaError as exc:
             raise BrokerError(f"cannot connect to Kafka: {exc}", bootstrap=bootstrap) from exc
