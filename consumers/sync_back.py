@@ -148,7 +148,7 @@ class SyncBack:
                 complaint_id=complaint_id,
                 push_type=push.type,
                 outcome="failed",
-                attempts=self.client.attempts,
+                attempts=max(1, self.client.last_attempts),
                 last_error=str(exc)[:500],
                 body=body,
             )
@@ -159,7 +159,7 @@ class SyncBack:
             complaint_id=complaint_id,
             push_type=push.type,
             outcome="pushed",
-            attempts=1,
+            attempts=max(1, self.client.last_attempts),
             last_error=None,
             body=body,
         )

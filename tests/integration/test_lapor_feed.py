@@ -382,6 +382,13 @@ def test_sync_back_pushes_once_per_event_records_failures_and_retries(feed: Feed
     (record,) = feed.feed_store.pushes_for(ids[1])
     assert record.attempts == feed.client.attempts + 1
 
+    # Upstream now shows our own progress (Ditindaklanjuti, Selesai): the feed takes it
+    # as the echo it is, and issues no verify or resolve of its own.
+    assert feed.sim.get(ids[1])["status"] == "Selesai"  # type: ignore[index]
+    feed.poller(page_size=50).poll_until_caught_up()
+    mine = [(k, d["type"]) for k, d in feed.commands() if k in ids]
+    assert mine == [], mine
+
 
 # --------------------------------------------------------------------------- end to end
 
