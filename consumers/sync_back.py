@@ -91,6 +91,8 @@ class SyncBack:
         }
         try:
             self._consumer = KafkaConsumer(**config)
+            # Load the topic's metadata before joining, so the first assignment sees it.
+            self._consumer.partitions_for_topic(topic)
             self._consumer.subscribe([topic])
         except KafkaError as exc:
             raise BrokerError(f"cannot connect to Kafka: {exc}", bootstrap=bootstrap) from exc
@@ -146,7 +148,7 @@ class SyncBack:
                 complaint_id=complaint_id,
                 push_type=push.type,
                 outcome="failed",
-                attempts=self.client.attempts,
+                attempts=max(1, self.client.last_attempts),
                 last_error=str(exc)[:500],
                 body=body,
             )
@@ -157,7 +159,7 @@ class SyncBack:
             complaint_id=complaint_id,
             push_type=push.type,
             outcome="pushed",
-            attempts=1,
+            attempts=max(1, self.client.last_attempts),
             last_error=None,
             body=body,
         )

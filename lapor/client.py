@@ -60,6 +60,8 @@ class LaporClient:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.attempts = attempts
+        #: Tries the last call took (1 when it went through at once).
+        self.last_attempts = 0
         self.max_retry_after_s = max_retry_after_s
         self._backoff = wait_random_exponential(multiplier=backoff_s, max=max_backoff_s)
         self._on_retry = on_retry
@@ -112,6 +114,7 @@ class LaporClient:
     # --- one call, retried ------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        self.last_attempts = 0
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
             wait=self._wait,
@@ -122,6 +125,7 @@ class LaporClient:
         try:
             return retrying(self._try, method, path, **kwargs)
         except RetryableError as exc:
+            self.last_attempts = self.attempts
             raise UpstreamError(
                 f"{method} {path} failed after {self.attempts} tries ({exc}); "
                 "the national LAPOR! API is down or overloaded, the next poll tries again",
@@ -129,6 +133,7 @@ class LaporClient:
             ) from None
 
     def _try(self, method: str, path: str, **kwargs: Any) -> Any:
+        self.last_attempts += 1
         headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
         try:
             response = self._http.request(method, path, headers=headers, **kwargs)

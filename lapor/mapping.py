@@ -30,7 +30,8 @@ from lapor.models import Report
 __all__ = ["Mapping", "PlannedCommand", "SkipReport", "StatusRule", "load_mapping"]
 
 _SECTIONS = {"fields", "values", "statuses", "actors"}
-_STATUS_KEYS = {"commands", "reason", "note", "on_leave"}
+_STATUS_KEYS = {"commands", "reason", "note", "on_leave", "echo_of"}
+_PUSH_TYPES = {"dispatch", "follow_up", "resolve"}
 _COMMANDS = {"verify", "archive", "resolve", "defer", "resume"}
 _NEEDS_REASON = {"archive", "defer"}
 _ROLES = {"complainant", "admin", "skpd", "system"}
@@ -55,6 +56,9 @@ class StatusRule:
     reason: str | None = None
     note: str | None = None
     on_leave: tuple[str, ...] = ()
+    #: The status our own sync-back sets upstream with these pushes: after such a push
+    #: for the complaint, this status is the echo of our progress, not news.
+    echo_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,10 @@ class Mapping:
         return report
 
     # --- commands -------------------------------------------------------------------
+
+    def is_echo(self, report: Report, pushed: set[str]) -> bool:
+        """True when ``report``'s status is what our own ``pushed`` types set upstream."""
+        return bool(set(self.statuses[report.status].echo_of) & pushed)
 
     def commands(self, report: Report, previous: str | None) -> list[PlannedCommand]:
         """The commands for ``report`` given the status last seen (``None``: a new report).
@@ -234,7 +242,15 @@ def _rules(statuses: Any, source: str) -> dict[str, StatusRule]:
                 f"{source}: status {name!r} names commands {sorted(bad)}; "
                 f"the feed may issue {sorted(_COMMANDS)}"
             )
-        rules[str(name)] = StatusRule(commands, spec.get("reason"), spec.get("note"), on_leave)
+        echo_of = tuple(spec.get("echo_of") or ())
+        if set(echo_of) - _PUSH_TYPES:
+            raise ConfigError(
+                f"{source}: status {name!r}: echo_of names {sorted(set(echo_of) - _PUSH_TYPES)}; "
+                f"pushes are {sorted(_PUSH_TYPES)}"
+            )
+        rules[str(name)] = StatusRule(
+            commands, spec.get("reason"), spec.get("note"), on_leave, echo_of
+        )
     return rules
 
 

@@ -99,6 +99,9 @@ def run(
 def demo(
     complaints: Annotated[int, typer.Option(help="Complaints in the simulated quarter")] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic)")] = 2026,
+    feed_reports: Annotated[
+        int, typer.Option(help="Complaints that arrive through the simulated national LAPOR!")
+    ] = 60,
     kafka_bootstrap: Annotated[
         str | None, typer.Option(help="[env LAPORFLOW_KAFKA_BOOTSTRAP]")
     ] = None,
@@ -113,7 +116,7 @@ def demo(
     if database_url is None and "LAPORFLOW_DATABASE_URL" not in os.environ:
         database_url = demo_database_url(Path("laporflow-demo.db"))
     settings = _settings(kafka_bootstrap=kafka_bootstrap, database_url=database_url, policy=policy)
-    run_demo(settings, complaints=complaints, seed=seed, console=console)
+    run_demo(settings, complaints=complaints, seed=seed, feed_reports=feed_reports, console=console)
 
 
 @app.command()

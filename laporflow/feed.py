@@ -49,13 +49,17 @@ class FeedProcess:
         self.feed_store = FeedStore(self.store)
         topics = settings.topics
         ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
-        self.client = LaporClient(
-            settings.lapor_url,
-            settings.lapor_token,
-            timeout_s=settings.lapor_timeout_s,
-            attempts=settings.lapor_attempts,
-            backoff_s=settings.lapor_backoff_s,
-            on_retry=lambda kind: METRICS.upstream_retries.labels(kind=kind).inc(),
+        # One client per thread: the poller's and the sync-back's.
+        self.client, self.push_client = (
+            LaporClient(
+                settings.lapor_url,
+                settings.lapor_token,
+                timeout_s=settings.lapor_timeout_s,
+                attempts=settings.lapor_attempts,
+                backoff_s=settings.lapor_backoff_s,
+                on_retry=lambda kind: METRICS.upstream_retries.labels(kind=kind).inc(),
+            )
+            for _ in range(2)
         )
         self.producer = make_producer(settings.kafka_bootstrap, client_id="laporflow-feed")
         self.poller = FeedPoller(
@@ -67,7 +71,7 @@ class FeedProcess:
             page_size=settings.feed_page_size,
         )
         self.sync_back = SyncBack(
-            self.client,
+            self.push_client,
             self.feed_store,
             bootstrap=settings.kafka_bootstrap,
             topic=topics.events,
@@ -124,4 +128,5 @@ class FeedProcess:
         self.sync_back.close()
         self.producer.close()
         self.client.close()
+        self.push_client.close()
         self.store.close()

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,9 +149,11 @@ class FeedPoller:
         skipped = len(items) - len(reports)
         ids = [r.tracking_id for r in reports]
         known = self.feed_store.seen(ids)
-        echoes = self.feed_store.pushed_types(ids)
+        pushed: dict[str, set[str]] = {}
+        for cid, push_type in self.feed_store.pushed_types(ids):
+            pushed.setdefault(cid, set()).add(push_type)
         taken: dict[str, SeenReport] = {}
-        produced = 0
+        produced: Counter[str] = Counter()
         futures = []
         try:
             for report in reports:
@@ -161,19 +164,22 @@ class FeedPoller:
                     self.metrics.feed_skipped.labels(reason="stale").inc()
                     continue
                 planned = self.mapping.commands(report, before.status if before else None)
-                if before is not None and not planned:
+                if (
+                    before is not None
+                    and planned
+                    and self.mapping.is_echo(report, pushed.get(tid, set()))
+                ):
+                    # The national status only reflects what our sync-back pushed.
+                    self.metrics.feed_skipped.labels(reason="echo_of_push").inc()
+                    planned = []
+                elif before is not None and not planned:
                     self.metrics.feed_skipped.labels(reason="unchanged").inc()
                 for command in planned:
-                    if (tid, command.type) in echoes:
-                        # Our own sync-back's resolution, reflected by the national status.
-                        self.metrics.feed_skipped.labels(reason="echo_of_push").inc()
-                        continue
                     value = json.dumps(command.as_dict(), ensure_ascii=False).encode("utf-8")
                     futures.append(
                         self.producer.send(self.topic, key=tid.encode("utf-8"), value=value)
                     )
-                    self.metrics.feed_commands.labels(type=command.type).inc()
-                    produced += 1
+                    produced[command.type] += 1
                 taken[tid] = SeenReport(tid, report.status, report.updated_at)
             # Everything is on the broker before any progress is stored.
             self.producer.flush(timeout=self.flush_timeout_s)
@@ -181,4 +187,6 @@ class FeedPoller:
                 future.get(timeout=self.flush_timeout_s)  # raises if that record failed
         except KafkaError as exc:
             raise BrokerError(f"producing LAPOR! commands failed: {exc}", topic=self.topic) from exc
-        return list(taken.values()), produced, skipped
+        for command_type, n in produced.items():
+            self.metrics.feed_commands.labels(type=command_type).inc(n)
+        return list(taken.values()), sum(produced.values()), skipped

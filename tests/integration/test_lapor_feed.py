@@ -209,6 +209,45 @@ def test_unknown_status_and_malformed_reports_are_counted_logged_and_skipped(
     assert feed.new_commands(produced_before) == [(fine, "submit")]
 
 
+class _Crash(BaseException):
+    """The process dying between the flush and the cursor's commit."""
+
+
+class _CrashingFeedStore(FeedStore):
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        raise _Crash
+
+
+def test_a_crash_after_the_flush_before_the_cursor_duplicates_nothing_in_the_engine(
+    feed: Feed,
+) -> None:
+    crashing = FeedPoller(
+        feed.client, load_mapping(), _CrashingFeedStore(feed.store), feed.poller().producer,
+        feed.topics.commands, page_size=5,
+    )  # fmt: skip
+    with pytest.raises(_Crash):
+        crashing.poll_once()  # 5 submits on the broker, nothing stored
+    assert feed.feed_store.cursor() is None
+    feed.poller(page_size=5).poll_until_caught_up()  # the restarted feed re-reads page 1
+    commands = feed.commands()
+    assert len(commands) == 12 + 5  # page 1 was produced twice ...
+    submits = submits_by_complaint(commands)
+    assert all(len(ids) == 1 for ids in submits.values())  # ... with the same ids
+
+    settings = Settings(
+        kafka_bootstrap=feed.bootstrap, database_url=feed.store.url,
+        topic_prefix=feed.topics.prefix, group_id=f"it-{uuid.uuid4().hex[:8]}", partitions=3,
+    )  # fmt: skip
+    runtime = EngineRuntime(settings, serve_http=False, relay_process=False)
+    try:
+        wait_for("17 records applied", lambda: bool(runtime.consumer.poll_once() or True)
+                 and runtime.consumer.stats.records >= 17, 60)  # fmt: skip
+    finally:
+        runtime.shutdown()
+    assert runtime.consumer.stats.outcomes == {"applied": 12, "duplicate": 5}
+    assert len(feed.store.load(sorted(feed.sim.reports))) == 12
+
+
 # --------------------------------------------------------------------------- webhook
 
 
@@ -342,6 +381,13 @@ def test_sync_back_pushes_once_per_event_records_failures_and_retries(feed: Feed
     assert [p["type"] for p in feed.sim.followups()[ids[1]]] == ["resolve"]
     (record,) = feed.feed_store.pushes_for(ids[1])
     assert record.attempts == feed.client.attempts + 1
+
+    # Upstream now shows our own progress (Ditindaklanjuti, Selesai): the feed takes it
+    # as the echo it is, and issues no verify or resolve of its own.
+    assert feed.sim.get(ids[1])["status"] == "Selesai"  # type: ignore[index]
+    feed.poller(page_size=50).poll_until_caught_up()
+    mine = [(k, d["type"]) for k, d in feed.commands() if k in ids]
+    assert mine == [], mine
 
 
 # --------------------------------------------------------------------------- end to end
@@ -510,9 +556,61 @@ def test_reports_reach_the_engine_once_despite_faults_and_a_killed_feed_and_prog
         env={**os.environ, "LAPORFLOW_DATABASE_URL": pg_database_url},
         cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
+    # Pushes carry progress only: no title, body or identity of any report.
+    allowed = {"event_id", "type", "occurred_at", "state", "skpd", "note", "received_at"}
+    for pushes in sim.followups().values():
+        assert all(set(p) <= allowed for p in pushes)
     sync = json.loads(shown.stdout)["lapor_sync"]
     assert {(p["type"], p["outcome"]) for p in sync} >= {
         ("dispatch", "pushed"),
         ("follow_up", "pushed"),
     }
     store.close()
+
+
+def test_laporflow_feed_process_takes_signed_webhook_deliveries(
+    kafka_bootstrap: str, pg_database_url: str
+) -> None:
+    from lapor.settings import FeedSettings
+    from laporflow.feed import FeedProcess
+
+    sim = LaporSim(reports=3, seed=2, token=TOKEN)
+    secret = "kunci-proses"
+    with ThreadedServer(create_app(sim)) as server:
+        settings = FeedSettings(
+            kafka_bootstrap=kafka_bootstrap, database_url=pg_database_url,
+            topic_prefix=f"hook-{uuid.uuid4().hex[:8]}.", partitions=3,
+            lapor_url=server.url, lapor_token=SecretStr(TOKEN), feed_interval_s=0.5,
+            feed_webhook_port=0, lapor_webhook_secret=SecretStr(secret),
+        )  # fmt: skip
+        process = FeedProcess(settings, serve_http=False)
+        runner = threading.Thread(target=process.run, daemon=True)
+        runner.start()
+        try:
+            assert process.webhook is not None
+            wait_for("the webhook", lambda: process.webhook is not None
+                     and process.webhook.server.started, 20)  # fmt: skip
+            now = datetime.now(UTC).isoformat()
+            report = {**next(iter(sim.reports.values())).item(), "tracking_id": "HSU-2026-880001",
+                      "status": "Terverifikasi", "updated_at": now}  # fmt: skip
+            body = json.dumps(report).encode()
+            url = f"{process.webhook.url.replace('0.0.0.0', '127.0.0.1')}/api/v1/lapor/webhook"
+            refused = httpx.post(url, content=body, headers={"X-Lapor-Signature": "sha256=00"})
+            assert refused.status_code == 401
+            signed = {"X-Lapor-Signature": sign(SecretStr(secret), body), "X-Lapor-Delivery": "x-1"}
+            taken = httpx.post(url, content=body, headers=signed)
+            assert taken.status_code == 202, taken.text
+
+            def everything() -> bool:
+                ids = submits_by_complaint(
+                    read_topic(kafka_bootstrap, settings.topics.commands, 300)
+                )
+                return set(ids) == {*sim.reports, "HSU-2026-880001"}
+
+            wait_for("polled and delivered reports on the topic", everything, 30)
+        finally:
+            process.stop()
+            runner.join(timeout=30)
+    types = sorted(d["type"] for k, d in read_topic(kafka_bootstrap, settings.topics.commands)
+                   if k == "HSU-2026-880001")  # fmt: skip
+    assert types == ["submit", "verify"]

@@ -84,6 +84,16 @@ def test_a_status_change_gives_only_its_commands_never_a_second_submit() -> None
     assert [c.type for c in mapping.commands(resumed, "Tunda")] == ["resume"]
 
 
+def test_statuses_set_by_our_own_pushes_are_echoes() -> None:
+    mapping = load_mapping()
+    done = mapping.parse(item(status="Selesai"))
+    assert mapping.is_echo(done, {"dispatch", "follow_up", "resolve"})
+    assert not mapping.is_echo(done, {"dispatch", "follow_up"})  # resolved upstream: news
+    answered = mapping.parse(item(status="Ditindaklanjuti"))
+    assert mapping.is_echo(answered, {"follow_up"})
+    assert not mapping.is_echo(mapping.parse(item(status="Arsip")), {"follow_up", "resolve"})
+
+
 def test_command_ids_are_deterministic_and_name_the_version() -> None:
     mapping = load_mapping()
     a = mapping.commands(mapping.parse(item(status="Terverifikasi")), "Belum Terverifikasi")
