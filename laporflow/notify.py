@@ -47,6 +47,8 @@ class NotifyConfig(BaseSettings):
     #: ``smtp://user:pass@host:587`` (STARTTLS when offered), ``smtps://...``, or unset.
     smtp_url: SecretStr | None = None
     smtp_from: str = "lapor-flow <noreply@laporflow.local>"
+    #: CA bundle for the SMTP server's certificate (a private CA); default: the system's.
+    smtp_ca_file: str | None = None
     #: Base of the links in notices: ``<admin_url>/complaints/<ID>``.
     admin_url: str = "http://localhost:8080/admin"
     notify_metrics_port: int = Field(default=9110, ge=0, le=65535)
@@ -102,7 +104,10 @@ class Notifier:
         )
         smtp = self.config.smtp_url
         mail = (
-            MailChannel(SmtpSettings.from_url(smtp.get_secret_value()), self.config.smtp_from)
+            MailChannel(
+                SmtpSettings.from_url(smtp.get_secret_value(), ca_file=self.config.smtp_ca_file),
+                self.config.smtp_from,
+            )
             if smtp is not None
             else None
         )
