@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -224,6 +225,9 @@ def run_until_idle(
             clock=clock,
             environ=environ,
             serve_http=False,
+            # A group of its own reads the topic from the start whatever ran before; the
+            # notices table, not the offsets, makes each notice happen once.
+            group_id=f"{notify_group_id(settings.topic_prefix)}-run-{uuid.uuid4().hex[:8]}",
         )
         try:
             deadline = time.monotonic() + timeout_s
