@@ -172,6 +172,8 @@ class NotifySummary:
     failed: dict[tuple[str, str], int] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
     held: int = 0
+    #: Not sent because their clock stopped before they could go out.
+    obsolete: int = 0
     captured_mails: int = 0
     captured_webhooks: int = 0
 
@@ -190,6 +192,8 @@ class NotifySummary:
         ]
         if self.held:
             out.append(f"{self.held} notice(s) held for quiet hours or the next digest")
+        if self.obsolete:
+            out.append(f"{self.obsolete} notice(s) not sent: their clock stopped first")
         return out
 
 
@@ -248,6 +252,8 @@ def run_until_idle(
                     summary.failed[(channel, recipient)] = n
                 elif status == "pending":
                     summary.held += n
+                elif status == "obsolete":
+                    summary.obsolete += n
                 elif status == "no_contact":
                     summary.missing[recipient] = max(summary.missing.get(recipient, 0), n)
             summary.captured_mails = captured["mail"]

@@ -149,6 +149,9 @@ class NoticeSender:
         contexts: dict[str, ComplaintContext],
         sessions: _Sessions,
     ) -> None:
+        group = self._drop_obsolete(group)
+        if not group:
+            return
         first = group[0]
         ids = [n.id for n in group]
         try:
@@ -177,6 +180,32 @@ class NoticeSender:
         self.stats.add(first.channel, first.recipient, "sent", len(group))
         for n in group:
             METRICS.notices.labels(channel=n.channel, kind=n.kind, outcome="sent").inc()
+
+    def _drop_obsolete(self, group: list[StoredNotice]) -> list[StoredNotice]:
+        """Record, not send, warnings and escalations whose clock has stopped since.
+
+        A notice held by quiet hours or a digest, or delayed by an outage, may find the
+        SKPD has answered meanwhile: "please act" would be noise. It is kept as
+        ``obsolete`` (counted, shown by ``laporflow status``), never silently dropped.
+        """
+        live: list[StoredNotice] = []
+        for n in group:
+            clock = n.event.payload.get("clock")
+            started = n.event.payload.get("started_at")
+            stopped = None
+            if n.kind in ("warning", "escalation") and clock and isinstance(started, str):
+                stopped = self.notices.clock_stopped_at(
+                    n.complaint_id, str(clock), datetime.fromisoformat(started)
+                )
+            if stopped is None:
+                live.append(n)
+                continue
+            self.notices.mark_obsolete(
+                [n.id], f"the {clock} clock stopped at {stopped.isoformat()} before sending"
+            )
+            self.stats.add(n.channel, n.recipient, "obsolete")
+            METRICS.notices.labels(channel=n.channel, kind=n.kind, outcome="obsolete").inc()
+        return live
 
     def _failed(self, group: list[StoredNotice], exc: DeliveryError) -> None:
         first = group[0]

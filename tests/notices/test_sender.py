@@ -260,3 +260,43 @@ def test_without_smtp_configured_mail_waits_and_is_retried(notices: NoticeStore)
     s.send_due()
     (row,) = notices.for_complaint("HSU-3")
     assert row["status"] == "pending" and "LAPORFLOW_SMTP_URL" in row["last_error"]
+
+
+def test_a_held_notice_whose_clock_stopped_meanwhile_is_recorded_not_sent(
+    notices: NoticeStore, smtp: SmtpServer
+) -> None:
+    from engine.schema import clocks_table
+
+    policy = make_policy(quiet_hours={"from": "17:00", "to": "07:30"}, digest="daily")
+    events = [escalated("HSU-OPEN", 2, "sekda"), escalated("HSU-DONE", 2, "sekda")]
+    store_events(notices, policy, events, BREACH)
+    started = datetime.fromisoformat("2026-02-26T09:00:00+08:00")
+    answered = datetime.fromisoformat("2026-03-06T07:00:00+08:00")  # before the 07:30 digest
+    with notices.store.engine.begin() as conn:
+        conn.execute(
+            clocks_table.insert(),
+            [
+                {
+                    "complaint_id": cid,
+                    "clock": "follow_up",
+                    "region": "HSU",
+                    "skpd": "PUPR",
+                    "started_at": started,
+                    "deadline": BREACH,
+                    "escalation_level": 2,
+                    "stopped_at": stopped,
+                }
+                for cid, stopped in (("HSU-OPEN", None), ("HSU-DONE", answered))
+            ],
+        )
+    s = sender(notices, policy, smtp, Clock(datetime.fromisoformat("2026-03-06T07:30:00+08:00")))
+    assert s.send_due() == 2
+    (mail,) = smtp.wait_for(1)
+    assert "HSU-OPEN" in mail.text and "HSU-DONE" not in mail.text
+    assert mail.message["Subject"] == "[LAPOR! HSU] Ringkasan harian: 1 pemberitahuan, 1 eskalasi"
+    (done,) = notices.for_complaint("HSU-DONE")
+    assert done["status"] == "obsolete" and "stopped" in done["last_error"]
+    assert s.stats.notices == {
+        ("email", "sekda@hsu.go.id", "sent"): 1,
+        ("email", "sekda@hsu.go.id", "obsolete"): 1,
+    }
