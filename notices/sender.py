@@ -95,6 +95,9 @@ class NoticeSender:
                 self.refresh_gauges()
             except StoreError as exc:
                 log.error("database unavailable, retrying: %s", exc)
+            except Exception:
+                # A bug must not stop the sender thread while the consumer keeps storing.
+                log.exception("the notice sender failed; retrying")
             stop.wait(interval_s)
 
     def refresh_gauges(self) -> None:
@@ -174,6 +177,14 @@ class NoticeSender:
                 raise DeliveryError(f"unknown channel {first.channel!r}", permanent=True)
         except DeliveryError as exc:
             self._failed(group, exc)
+            return
+        except StoreError:
+            raise
+        except Exception as exc:
+            # A template or data bug: retried like a transient failure, then recorded
+            # as failed with the error, never lost in a dead thread.
+            log.exception("cannot render or send notice(s) %s", ids)
+            self._failed(group, DeliveryError(f"cannot render or send: {exc!r}"))
             return
         self.notices.mark_sent(ids, self.clock())
         self.stats.messages += 1

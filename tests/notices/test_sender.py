@@ -300,3 +300,19 @@ def test_a_held_notice_whose_clock_stopped_meanwhile_is_recorded_not_sent(
         ("email", "sekda@hsu.go.id", "sent"): 1,
         ("email", "sekda@hsu.go.id", "obsolete"): 1,
     }
+
+
+def test_a_rendering_bug_is_recorded_not_lost(
+    notices: NoticeStore, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = make_policy()
+    store_events(notices, policy, [escalated("HSU-B", 2, "sekda")], BREACH)
+    s = sender(notices, policy, smtp, Clock(BREACH), max_attempts=1)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("level")
+
+    monkeypatch.setattr(s.renderer, "notice", broken)
+    assert s.send_due() == 1
+    (row,) = notices.for_complaint("HSU-B")
+    assert row["status"] == "failed" and "KeyError" in row["last_error"]
