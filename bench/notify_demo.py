@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def main() -> None:
     ]
     for i, (label, run_policy) in enumerate(runs):
         copy = out / f"run{i}.db"
-        shutil.copy(db, copy)
+        # The backup API includes what is still in the write-ahead log; a file copy would not.
+        with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
         run_settings = settings.model_copy(
             update={
                 "topic_prefix": result.topic_prefix,

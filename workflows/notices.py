@@ -130,14 +130,13 @@ def plan_notices(event: Event, policy: Policy) -> NoticePlan:
     if kind is None or role is None:
         return NoticePlan()
     contact = policy.contact(role, region=event.region, skpd=event.skpd)
-    if (contact is None or not contact.emails and contact.webhook is None) and (
-        role == LIAISON_ROLE and event.skpd is None
-    ):
+    reachable = contact is not None and (bool(contact.emails) or contact.webhook is not None)
+    if not reachable and role == LIAISON_ROLE and event.skpd is None:
         # Before dispatch no SKPD holds the complaint, so it has no liaison officer: a
         # verification warning reaches a region-wide "penghubung" contact if the policy
         # names one, and is otherwise nobody's to act on (not a missing contact).
         return NoticePlan(kind=kind, role=role)
-    if contact is None or (not contact.emails and contact.webhook is None):
+    if contact is None or not reachable:
         missing = MissingContact(
             event.event_id, event.complaint_id, kind, role, event.region, event.skpd
         )
