@@ -52,7 +52,7 @@ def main() -> None:
         run_settings = settings.model_copy(
             update={
                 "topic_prefix": result.topic_prefix,
-                "database_url": SecretStr(demo_database_url(copy)),
+                "database_url": SecretStr(f"sqlite:///{copy}"),
             }
         )
         started = time.monotonic()

@@ -193,11 +193,11 @@ class NoticeSender:
             METRICS.notices.labels(channel=n.channel, kind=n.kind, outcome="sent").inc()
 
     def _drop_obsolete(self, group: list[StoredNotice]) -> list[StoredNotice]:
-        """Record, not send, warnings and escalations whose clock has stopped since.
+        """Record, not send, warnings and escalations whose clock stopped before they were due.
 
-        A notice held by quiet hours or a digest, or delayed by an outage, may find the
-        SKPD has answered meanwhile: "please act" would be noise. It is kept as
-        ``obsolete`` (counted, shown by ``laporflow status``), never silently dropped.
+        A notice held by quiet hours or a digest may find the SKPD answered before it
+        could go out: "please act" would be noise. It is kept as ``obsolete`` (counted,
+        shown by ``laporflow status``), never silently dropped.
         """
         live: list[StoredNotice] = []
         for n in group:
@@ -208,7 +208,9 @@ class NoticeSender:
                 stopped = self.notices.clock_stopped_at(
                     n.complaint_id, str(clock), datetime.fromisoformat(started)
                 )
-            if stopped is None:
+            # Judged at the notice's due time, not at "now": a replay, a backfill or a
+            # notifier back from an outage decides exactly as a live one would have.
+            if stopped is None or stopped > n.due_at:
                 live.append(n)
                 continue
             self.notices.mark_obsolete(
