@@ -93,6 +93,7 @@ class EventConsumer:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_poll_records = max_poll_records
         self.stats = PlannerStats()
+        self._reported: set[tuple[str, str | None, str | None]] = set()
         config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "group_id": group_id,
@@ -165,16 +166,23 @@ class EventConsumer:
             METRICS.notice_missing_contacts.labels(role=role, kind=kind).inc()
             self.stats.missing[role] = self.stats.missing.get(role, 0) + 1
         for m in missing:
-            if (m.role, m.kind) in added.missing:
-                log.warning(
-                    "no contact for role %r (region %s, SKPD %s): %s of %s not sent; add it "
-                    "to the policy's contacts",
-                    m.role,
-                    m.region,
-                    m.skpd,
-                    m.kind,
-                    m.complaint_id,
-                )
+            scope = (m.role, m.region, m.skpd)
+            if (m.role, m.kind) not in added.missing:
+                continue
+            # Once per role and scope per process; the metric and `status` count the rest.
+            level = logging.DEBUG if scope in self._reported else logging.WARNING
+            self._reported.add(scope)
+            log.log(
+                level,
+                "no contact for role %r (region %s, SKPD %s): %s of %s not sent; add it "
+                "to the policy's contacts (further ones are counted in "
+                "laporflow_notice_missing_contacts_total)",
+                m.role,
+                m.region,
+                m.skpd,
+                m.kind,
+                m.complaint_id,
+            )
 
     def _commit(self, polled: dict[TopicPartition, list[Any]]) -> None:
         offsets = {

@@ -178,7 +178,7 @@ class Metrics:
         self.notices = Counter(
             "laporflow_notices",
             "Notice attempts by channel, kind (escalation, warning, dispatch, digest) and "
-            "outcome (sent, retry, failed).",
+            "outcome (sent, retry, failed, obsolete: its clock stopped before it went out).",
             ["channel", "kind", "outcome"],
             registry=registry,
         )

@@ -31,8 +31,14 @@ from workflows.notices import MissingContact, PlannedNotice
 
 __all__ = ["ComplaintContext", "NoticeStore", "StoredNotice"]
 
-#: Statuses of a notice row.
-PENDING, SENT, FAILED, NO_CONTACT = "pending", "sent", "failed", "no_contact"
+#: Statuses of a notice row. ``obsolete``: its clock stopped before it could go out.
+PENDING, SENT, FAILED, NO_CONTACT, OBSOLETE = (
+    "pending",
+    "sent",
+    "failed",
+    "no_contact",
+    "obsolete",
+)
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,10 @@ class NoticeStore:
         """The channel accepted these notices."""
         self._set(ids, status=SENT, sent_at=now, last_error=None)
 
+    def mark_obsolete(self, ids: Sequence[int], reason: str) -> None:
+        """Not sent: the clock it was about stopped before it could go out (recorded)."""
+        self._set(ids, status=OBSOLETE, last_error=reason[:2000])
+
     def mark_retry(self, ids: Sequence[int], error: str, next_attempt_at: datetime) -> None:
         """An attempt failed; try again at ``next_attempt_at``."""
         self._set(ids, next_attempt_at=next_attempt_at, last_error=error[:2000])
@@ -233,6 +243,22 @@ class NoticeStore:
                 }
                 for r in rows
             ]
+
+    def clock_stopped_at(
+        self, complaint_id: str, clock: str, started_at: datetime
+    ) -> datetime | None:
+        """When a complaint's clock stopped, if it is the run that began at ``started_at``."""
+        t = clocks_table
+        with self.store.connect("loading a clock") as conn:
+            row = conn.execute(
+                select(t.c.started_at, t.c.stopped_at).where(
+                    and_(t.c.complaint_id == complaint_id, t.c.clock == clock)
+                )
+            ).first()
+        if row is None or row.started_at != started_at:
+            return None
+        stopped: datetime | None = row.stopped_at
+        return stopped
 
     def clock_deadline(
         self, complaint_id: str, clock: str, started_at: datetime

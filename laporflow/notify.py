@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ class NotifyConfig(BaseSettings):
     #: ``smtp://user:pass@host:587`` (STARTTLS when offered), ``smtps://...``, or unset.
     smtp_url: SecretStr | None = None
     smtp_from: str = "lapor-flow <noreply@laporflow.local>"
+    #: CA bundle for the SMTP server's certificate (a private CA); default: the system's.
+    smtp_ca_file: str | None = None
     #: Base of the links in notices: ``<admin_url>/complaints/<ID>``.
     admin_url: str = "http://localhost:8080/admin"
     notify_metrics_port: int = Field(default=9110, ge=0, le=65535)
@@ -102,7 +105,10 @@ class Notifier:
         )
         smtp = self.config.smtp_url
         mail = (
-            MailChannel(SmtpSettings.from_url(smtp.get_secret_value()), self.config.smtp_from)
+            MailChannel(
+                SmtpSettings.from_url(smtp.get_secret_value(), ca_file=self.config.smtp_ca_file),
+                self.config.smtp_from,
+            )
             if smtp is not None
             else None
         )
@@ -166,6 +172,8 @@ class NotifySummary:
     failed: dict[tuple[str, str], int] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
     held: int = 0
+    #: Not sent because their clock stopped before they could go out.
+    obsolete: int = 0
     captured_mails: int = 0
     captured_webhooks: int = 0
 
@@ -184,6 +192,8 @@ class NotifySummary:
         ]
         if self.held:
             out.append(f"{self.held} notice(s) held for quiet hours or the next digest")
+        if self.obsolete:
+            out.append(f"{self.obsolete} notice(s) not sent: their clock stopped first")
         return out
 
 
@@ -219,6 +229,9 @@ def run_until_idle(
             clock=clock,
             environ=environ,
             serve_http=False,
+            # A group of its own reads the topic from the start whatever ran before; the
+            # notices table, not the offsets, makes each notice happen once.
+            group_id=f"{notify_group_id(settings.topic_prefix)}-run-{uuid.uuid4().hex[:8]}",
         )
         try:
             deadline = time.monotonic() + timeout_s
@@ -239,6 +252,8 @@ def run_until_idle(
                     summary.failed[(channel, recipient)] = n
                 elif status == "pending":
                     summary.held += n
+                elif status == "obsolete":
+                    summary.obsolete += n
                 elif status == "no_contact":
                     summary.missing[recipient] = max(summary.missing.get(recipient, 0), n)
             summary.captured_mails = captured["mail"]

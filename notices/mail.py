@@ -40,9 +40,13 @@ class SmtpSettings:
     password: str | None = None
     tls: bool = False  # smtps: TLS from the first byte
     timeout_s: float = 30.0
+    #: A CA bundle to verify the server with (a private CA), else the system's.
+    ca_file: str | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, timeout_s: float = 30.0) -> SmtpSettings:
+    def from_url(
+        cls, url: str, *, timeout_s: float = 30.0, ca_file: str | None = None
+    ) -> SmtpSettings:
         """Parse ``smtp://[user[:pass]@]host[:port]`` or ``smtps://...``."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
@@ -58,6 +62,7 @@ class SmtpSettings:
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
             timeout_s=timeout_s,
+            ca_file=ca_file,
         )
 
 
@@ -118,7 +123,7 @@ class MailSession:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.channel.settings
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=s.ca_file)
         smtp: smtplib.SMTP
         if s.tls:
             smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=context)

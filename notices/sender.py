@@ -95,6 +95,9 @@ class NoticeSender:
                 self.refresh_gauges()
             except StoreError as exc:
                 log.error("database unavailable, retrying: %s", exc)
+            except Exception:
+                # A bug must not stop the sender thread while the consumer keeps storing.
+                log.exception("the notice sender failed; retrying")
             stop.wait(interval_s)
 
     def refresh_gauges(self) -> None:
@@ -149,6 +152,9 @@ class NoticeSender:
         contexts: dict[str, ComplaintContext],
         sessions: _Sessions,
     ) -> None:
+        group = self._drop_obsolete(group)
+        if not group:
+            return
         first = group[0]
         ids = [n.id for n in group]
         try:
@@ -172,11 +178,47 @@ class NoticeSender:
         except DeliveryError as exc:
             self._failed(group, exc)
             return
+        except StoreError:
+            raise
+        except Exception as exc:
+            # A template or data bug: retried like a transient failure, then recorded
+            # as failed with the error, never lost in a dead thread.
+            log.exception("cannot render or send notice(s) %s", ids)
+            self._failed(group, DeliveryError(f"cannot render or send: {exc!r}"))
+            return
         self.notices.mark_sent(ids, self.clock())
         self.stats.messages += 1
         self.stats.add(first.channel, first.recipient, "sent", len(group))
         for n in group:
             METRICS.notices.labels(channel=n.channel, kind=n.kind, outcome="sent").inc()
+
+    def _drop_obsolete(self, group: list[StoredNotice]) -> list[StoredNotice]:
+        """Record, not send, warnings and escalations whose clock stopped before they were due.
+
+        A notice held by quiet hours or a digest may find the SKPD answered before it
+        could go out: "please act" would be noise. It is kept as ``obsolete`` (counted,
+        shown by ``laporflow status``), never silently dropped.
+        """
+        live: list[StoredNotice] = []
+        for n in group:
+            clock = n.event.payload.get("clock")
+            started = n.event.payload.get("started_at")
+            stopped = None
+            if n.kind in ("warning", "escalation") and clock and isinstance(started, str):
+                stopped = self.notices.clock_stopped_at(
+                    n.complaint_id, str(clock), datetime.fromisoformat(started)
+                )
+            # Judged at the notice's due time, not at "now": a replay, a backfill or a
+            # notifier back from an outage decides exactly as a live one would have.
+            if stopped is None or stopped > n.due_at:
+                live.append(n)
+                continue
+            self.notices.mark_obsolete(
+                [n.id], f"the {clock} clock stopped at {stopped.isoformat()} before sending"
+            )
+            self.stats.add(n.channel, n.recipient, "obsolete")
+            METRICS.notices.labels(channel=n.channel, kind=n.kind, outcome="obsolete").inc()
+        return live
 
     def _failed(self, group: list[StoredNotice], exc: DeliveryError) -> None:
         first = group[0]

@@ -118,6 +118,9 @@ def notice_role(event: Event) -> str | None:
 def plan_notices(event: Event, policy: Policy) -> NoticePlan:
     """The notices ``event`` calls for under ``policy``: one per recipient and channel.
 
+    A warning without an SKPD (the verification clock, before dispatch) goes to a
+    ``penghubung`` contact of the region or ``*`` if there is one, else to nobody.
+
     A ``complaint.dispatched`` is told at once (quiet hours aside); warnings and
     escalations likewise, but their email goes into the daily digest when the policy
     asks for one. Webhooks (chat and WhatsApp gateways) are never digested.
@@ -127,7 +130,13 @@ def plan_notices(event: Event, policy: Policy) -> NoticePlan:
     if kind is None or role is None:
         return NoticePlan()
     contact = policy.contact(role, region=event.region, skpd=event.skpd)
-    if contact is None or (not contact.emails and contact.webhook is None):
+    reachable = contact is not None and (bool(contact.emails) or contact.webhook is not None)
+    if not reachable and role == LIAISON_ROLE and event.skpd is None:
+        # Before dispatch no SKPD holds the complaint, so it has no liaison officer: a
+        # verification warning reaches a region-wide "penghubung" contact if the policy
+        # names one, and is otherwise nobody's to act on (not a missing contact).
+        return NoticePlan(kind=kind, role=role)
+    if contact is None or not reachable:
         missing = MissingContact(
             event.event_id, event.complaint_id, kind, role, event.region, event.skpd
         )

@@ -78,7 +78,10 @@ class SmtpServer:
         return "250 OK"
 
     def start(self) -> None:
-        self._controller = Controller(self, hostname=self.hostname, port=self.port)
+        self.start_with()
+
+    def start_with(self, **server_kwargs: Any) -> None:
+        self._controller = Controller(self, hostname=self.hostname, port=self.port, **server_kwargs)
         self._controller.start()
 
     def stop(self) -> None:

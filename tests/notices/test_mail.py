@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
 import pytest
+from aiosmtpd.smtp import AuthResult
 
 from engine.errors import ConfigError, DeliveryError
 from notices.mail import MailChannel, SmtpSettings
@@ -64,5 +71,75 @@ def test_a_password_is_never_sent_in_the_clear_to_a_remote_host() -> None:
             session.send("x@y.id", MESSAGE, message_key="k")
         assert "STARTTLS" in str(info.value) and info.value.permanent
         assert server.mails == []
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_starttls_then_login_when_the_server_offers_it(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins: list[tuple[str, str]] = []
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        ok = (auth_data.login, auth_data.password) == (b"kominfo", b"rahasia:123")
+        return AuthResult(success=ok)
+
+    server = SmtpServer()
+    server.start_with(
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=True,
+    )
+    try:
+        url = f"smtp://kominfo:rahasia%3A123@127.0.0.1:{server.port}"
+        channel = MailChannel(SmtpSettings.from_url(url, ca_file=str(cert)), "a@hsu.go.id")
+        with channel.session() as session:
+            session.send("sekda@hsu.go.id", MESSAGE, message_key="k")
+        # The server refuses MAIL before STARTTLS and AUTH: the mail proves both happened.
+        (mail,) = server.wait_for(1)
+        assert mail.rcpt == ["sekda@hsu.go.id"]
+        assert logins == [("kominfo", "rahasia:123")]
+        # Without the CA the certificate is not trusted: no mail, a transient error.
+        untrusting = MailChannel(SmtpSettings.from_url(url), "a@hsu.go.id")
+        with untrusting.session() as session, pytest.raises(DeliveryError) as info:
+            session.send("sekda@hsu.go.id", MESSAGE, message_key="k2")
+        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
     finally:
         server.stop()

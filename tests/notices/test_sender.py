@@ -260,3 +260,66 @@ def test_without_smtp_configured_mail_waits_and_is_retried(notices: NoticeStore)
     s.send_due()
     (row,) = notices.for_complaint("HSU-3")
     assert row["status"] == "pending" and "LAPORFLOW_SMTP_URL" in row["last_error"]
+
+
+def test_a_held_notice_whose_clock_stopped_meanwhile_is_recorded_not_sent(
+    notices: NoticeStore, smtp: SmtpServer
+) -> None:
+    from engine.schema import clocks_table
+
+    policy = make_policy(quiet_hours={"from": "17:00", "to": "07:30"}, digest="daily")
+    events = [escalated(cid, 2, "sekda") for cid in ("HSU-OPEN", "HSU-DONE", "HSU-LATER")]
+    store_events(notices, policy, events, BREACH)
+    started = datetime.fromisoformat("2026-02-26T09:00:00+08:00")
+    answered = datetime.fromisoformat("2026-03-06T07:00:00+08:00")  # before the 07:30 digest
+    after = datetime.fromisoformat("2026-03-06T08:00:00+08:00")  # after it was due
+    with notices.store.engine.begin() as conn:
+        conn.execute(
+            clocks_table.insert(),
+            [
+                {
+                    "complaint_id": cid,
+                    "clock": "follow_up",
+                    "region": "HSU",
+                    "skpd": "PUPR",
+                    "started_at": started,
+                    "deadline": BREACH,
+                    "escalation_level": 2,
+                    "stopped_at": stopped,
+                }
+                for cid, stopped in (
+                    ("HSU-OPEN", None),
+                    ("HSU-DONE", answered),
+                    ("HSU-LATER", after),
+                )
+            ],
+        )
+    # The sender runs late (an outage): what stopped after the due time is still told,
+    # exactly as a live sender at 07:30 would have told it.
+    s = sender(notices, policy, smtp, Clock(datetime.fromisoformat("2026-03-06T09:00:00+08:00")))
+    assert s.send_due() == 3
+    (mail,) = smtp.wait_for(1)
+    assert "HSU-OPEN" in mail.text and "HSU-LATER" in mail.text and "HSU-DONE" not in mail.text
+    assert mail.message["Subject"] == "[LAPOR! HSU] Ringkasan harian: 2 pemberitahuan, 2 eskalasi"
+    (done,) = notices.for_complaint("HSU-DONE")
+    assert done["status"] == "obsolete" and "stopped" in done["last_error"]
+    assert s.stats.notices == {
+        ("email", "sekda@hsu.go.id", "sent"): 2,
+        ("email", "sekda@hsu.go.id", "obsolete"): 1,
+    }
+
+
+def test_a_rendering_bug_is_recorded_not_lost(
+    notices: NoticeStore, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = make_policy()
+    store_events(notices, policy, [escalated("HSU-B", 2, "sekda")], BREACH)
+    s = sender(notices, policy, smtp, Clock(BREACH), max_attempts=1)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("level")
+
+    monkeypatch.setattr(s.renderer, "notice", broken)
+    assert s.send_due() == 1
+    (row,) = notices.for_complaint("HSU-B")
+    assert row["status"] == "failed" and "KeyError" in row["last_error"]

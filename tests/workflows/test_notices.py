@@ -346,3 +346,14 @@ def test_facts_drop_the_title_of_a_confidential_complaint() -> None:
     facts = notice_facts(event(), Policy.default(), title="Rahasia", confidential=True)
     assert facts["title"] is None
     assert "Rahasia" not in repr(facts)
+
+
+def test_a_warning_before_dispatch_goes_to_a_region_liaison_or_nobody(example: Policy) -> None:
+    verification = event("complaint.sla_warning", skpd=None, clock="verification")
+    plan = plan_notices(verification, example)
+    assert plan.notices == () and plan.missing == ()
+    with_region_liaison = Policy.model_validate(
+        {"contacts": {"HSU": {"penghubung": {"email": "admin@kominfo.hsu.go.id"}}}}
+    )
+    (notice,) = plan_notices(verification, with_region_liaison).notices
+    assert notice.recipient == "admin@kominfo.hsu.go.id"
