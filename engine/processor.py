@@ -363,7 +363,10 @@ class Processor:
             work.result.outcomes[(command.type, "duplicate")] += 1
             return False
         complaint = work.current.get(command.complaint_id) or work.loaded.get(command.complaint_id)
-        if complaint is not None and watermark is not None:
+        if complaint is not None and watermark is not None and watermark > command.issued_at:
+            # Only needed for a command stamped before the watermark: otherwise decide()
+            # fires everything due before the command itself, and if the command is not
+            # applied, the sweep at the end of this batch fires the same timers.
             complaint = self._fire_until(work, complaint, watermark, record.partition, now)
         try:
             outcome = decide(
