@@ -20,6 +20,7 @@ COPY engine ./engine
 COPY workflows ./workflows
 COPY consumers ./consumers
 COPY producers ./producers
+COPY webapp ./webapp
 COPY laporflow ./laporflow
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
@@ -45,6 +46,8 @@ WORKDIR /app
 USER 10001:10001
 
 EXPOSE 9108
+# `laporflow serve` (the admin API and page, LAPORFLOW_API_PORT).
+EXPOSE 8080
 
 # Liveness only (/healthz); /readyz also checks Kafka and the database.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit chaos check check-ops services services-down bench bench-quick clean
+.PHONY: install demo admin test test-unit chaos check check-ops services services-down bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,18 @@ services-down:
 demo: install
 	$(PY) scripts/services.py run --kafka-only -- $(VENV)/bin/laporflow demo
 
+## The demo's database on the admin page (http://127.0.0.1:8080/admin) until Ctrl-C.
+## Token: $LAPORFLOW_API_TOKEN, or a fresh random one, printed.
+admin: install
+	@test -f laporflow-demo.db || { echo "no laporflow-demo.db here: run 'make demo' first" >&2; exit 1; }
+	@token="$${LAPORFLOW_API_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(24))')}"; \
+	echo "admin page: http://127.0.0.1:$${LAPORFLOW_API_PORT:-8080}/admin  token: $$token  (Ctrl-C stops)"; \
+	LAPORFLOW_API_TOKEN="$$token" exec $(VENV)/bin/laporflow serve --database-url sqlite:///laporflow-demo.db
+
 ## Every test, with Kafka and PostgreSQL started and stopped around the run.
 test: install
 	@scripts/ensure_prometheus.sh
+	@scripts/ensure_chromium.sh
 	$(PY) scripts/services.py run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 ## Fault injection (tests/chaos/): kill -9, broker and database restarts, scale-out,

@@ -24,6 +24,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from engine.errors import BrokerError, StoreError
 from engine.metrics import METRICS
 from engine.processor import BatchResult, Processor
+from engine.retry import run_with_backoff
 
 __all__ = ["CommandConsumer", "ConsumerStats"]
 
@@ -47,25 +48,43 @@ class ConsumerStats:
 
 
 class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tracks which partitions this instance owns; no blocking calls (IO thread)."""
+    """Tracks which partitions this instance owns; no blocking calls (IO thread).
 
-    def __init__(self) -> None:
+    ``on_change`` hears the new set after every change (the outbox relay publishes the
+    rows of these partitions only); it must not block either.
+    """
+
+    def __init__(self, on_change: Callable[[set[int]], None] | None = None) -> None:
         self.owned: set[int] = set()
         self.lock = threading.Lock()
+        self.on_change = on_change
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         with self.lock:
             self.owned -= {tp.partition for tp in revoked}
+            owned = set(self.owned)
+        self._changed(owned)
         for tp in revoked:
             # The new owner reports this partition's lag; a stale series would mislead.
             with contextlib.suppress(KeyError):
                 METRICS.consumer_lag.remove(tp.topic, str(tp.partition))
-        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+        parts = sorted(tp.partition for tp in revoked)
+        log.info("partitions revoked: %s", parts, extra={"partitions": parts})
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         with self.lock:
             self.owned |= {tp.partition for tp in assigned}
-        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+            owned = set(self.owned)
+        self._changed(owned)
+        parts = sorted(tp.partition for tp in assigned)
+        log.info("partitions assigned: %s", parts, extra={"partitions": parts})
+
+    def _changed(self, owned: set[int]) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(owned)
+            except Exception:
+                log.exception("ownership listener failed")
 
     def snapshot(self) -> set[int]:
         with self.lock:
@@ -86,6 +105,7 @@ class CommandConsumer:
         poll_timeout_ms: int = 500,
         sweep_interval_s: float = 1.0,
         consumer_config: dict[str, Any] | None = None,
+        on_ownership: Callable[[set[int]], None] | None = None,
     ) -> None:
         self.processor = processor
         self.topic = topic
@@ -93,7 +113,7 @@ class CommandConsumer:
         self.max_poll_records = max_poll_records
         self.sweep_interval_s = sweep_interval_s
         self.stats = ConsumerStats()
-        self._ownership = _Ownership()
+        self._ownership = _Ownership(on_ownership)
         config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "group_id": group_id,
@@ -110,10 +130,6 @@ class CommandConsumer:
         self._consumer.subscribe([topic], listener=self._ownership)
         self._last_sweep = 0.0
 
-    def connected(self) -> bool:
-        """True when the consumer's connection to the cluster is up (for ``/readyz``)."""
-        return bool(self._consumer.bootstrap_connected())
-
     @property
     def owned_partitions(self) -> set[int]:
         """Partitions of ``lapor.commands`` this instance owns now."""
@@ -126,18 +142,22 @@ class CommandConsumer:
         on_batch: Callable[[ConsumerStats], None] | None = None,
     ) -> None:
         """Poll, apply, commit until ``stop`` is set; store outages are retried with backoff."""
-        backoff = 0.5
-        while not stop.is_set():
+
+        def step() -> float:
             try:
                 self.poll_once()
-                backoff = 0.5
-            except StoreError as exc:
-                METRICS.batch_failures.inc()
-                log.error("database unavailable, retrying in %.1fs: %s", backoff, exc)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-            if on_batch is not None:
-                on_batch(self.stats)
+            finally:
+                if on_batch is not None:
+                    on_batch(self.stats)
+            return 0.0
+
+        run_with_backoff(
+            step,
+            stop,
+            retry_on=(StoreError,),
+            what="applying a batch (database unavailable?)",
+            on_failure=lambda _: METRICS.batch_failures.inc(),
+        )
 
     def poll_once(self) -> BatchResult | None:
         """One poll: apply its records (or sweep timers when idle) and commit offsets."""

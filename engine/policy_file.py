@@ -84,7 +84,8 @@ def load_policy(path: str | os.PathLike[str] | None) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(
             "the policy file must be a mapping of sections (defaults, regions, skpd, "
-            f"categories, holidays, escalation), got a {type(data).__name__}",
+            "categories, holidays, escalation, skpds, targets, contacts, webhooks, notify), "
+            f"got a {type(data).__name__}",
             path=where,
         )
     try:

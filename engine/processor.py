@@ -30,7 +30,7 @@ from typing import Protocol
 
 from engine.decode import decode_command
 from engine.errors import ConcurrencyError, InvalidCommandError, TopicRecreatedError
-from engine.metrics import METRICS, BatchReport, record_batch
+from engine.metrics import METRICS, BatchReport, Metrics, record_batch
 from engine.store import (
     BatchWrite,
     ComplaintWrite,
@@ -40,11 +40,13 @@ from engine.store import (
     Store,
 )
 from engine.topics import Topics
-from workflows.apply import Outcome, clock_next_due, decide, fire_due
+from workflows.apply import decide
 from workflows.model import Command, ComplaintState, Event
 from workflows.payloads import SubmitPayload
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
+from workflows.timers import clock_next_due, fire_due, reschedule
+from workflows.transition import Outcome
 
 __all__ = ["BatchResult", "Processor", "Record"]
 
@@ -130,7 +132,9 @@ class Processor:
         clock: Callable[[], datetime] = _wall_clock,
         max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
         sweep_limit: int = SWEEP_LIMIT,
+        metrics: Metrics = METRICS,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         #: How far ahead of ``clock`` an ``issued_at`` may be before it is invalid.
         self.max_future_skew = max_future_skew
@@ -158,7 +162,7 @@ class Processor:
             try:
                 return self._process_once(records, caught_up, topic)
             except ConcurrencyError as exc:
-                METRICS.concurrency_conflicts.inc()
+                self.metrics.concurrency_conflicts.inc()
                 log.warning("batch conflict (attempt %d): %s", attempt, exc)
                 if attempt == _CONFLICT_RETRIES:
                     raise
@@ -234,7 +238,8 @@ class Processor:
                 transitions=work.transitions,
                 events=work.result.events,
                 skipped={topic: work.result.skipped} if work.result.skipped else {},
-            )
+            ),
+            self.metrics,
         )
         return work.result
 
@@ -299,7 +304,13 @@ class Processor:
             ("source_offset", str(record.offset).encode()),
         )
         work.write.outbox.append(
-            OutboxRecord(topic=self.topics.dlq, key=record.key, value=record.value, headers=headers)
+            OutboxRecord(
+                topic=self.topics.dlq,
+                key=record.key,
+                value=record.value,
+                headers=headers,
+                partition=record.partition,
+            )
         )
         type_label = _type_label(record.value, self.registry.command_types)
         work.result.outcomes[(type_label, "invalid")] += 1
@@ -325,6 +336,13 @@ class Processor:
             error,
             record.partition,
             record.offset,
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "complaint_id": error.context.get("complaint_id"),
+                "command_id": error.context.get("command_id"),
+            },
         )
 
     def _apply(
@@ -345,7 +363,10 @@ class Processor:
             work.result.outcomes[(command.type, "duplicate")] += 1
             return False
         complaint = work.current.get(command.complaint_id) or work.loaded.get(command.complaint_id)
-        if complaint is not None and watermark is not None:
+        if complaint is not None and watermark is not None and watermark > command.issued_at:
+            # Only needed for a command stamped before the watermark: otherwise decide()
+            # fires everything due before the command itself, and if the command is not
+            # applied, the sweep at the end of this batch fires the same timers.
             complaint = self._fire_until(work, complaint, watermark, record.partition, now)
         try:
             outcome = decide(
@@ -406,6 +427,7 @@ class Processor:
                     key=event.complaint_id.encode(),
                     value=None,  # published from the stored event body
                     event_id=event.event_id,
+                    partition=partition,
                 )
             )
 
@@ -466,12 +488,56 @@ class Processor:
         assert outcome.complaint is not None
         return outcome.complaint
 
+    # --- policy changes -------------------------------------------------------------
+
+    def reschedule_running_clocks(self, *, page_size: int = 500) -> int:
+        """Bring every running, unbreached clock to the current policy; the events written.
+
+        Called once at the engine's start (CONTRACT §4 "Policy changes reach running
+        clocks"). Pages through the complaints by id, one transaction per page, each
+        written like a batch (seq check, events, outbox), so a page that another
+        instance changed meanwhile is read again. Idempotent: under an unchanged
+        policy nothing changes and nothing is written.
+        """
+        written = 0
+        after: str | None = None
+        while True:
+            page = self.store.running_clocks(after, page_size)
+            if not page:
+                break
+            after = page[-1][0]
+            for attempt in range(1, _CONFLICT_RETRIES + 1):
+                try:
+                    written += self._reschedule_page(dict(page))
+                    break
+                except ConcurrencyError as exc:
+                    METRICS.concurrency_conflicts.inc()
+                    log.warning("reschedule conflict (attempt %d): %s", attempt, exc)
+                    if attempt == _CONFLICT_RETRIES:
+                        raise
+        if written:
+            log.info("policy %s moved %d running deadlines", self.policy.fingerprint, written)
+        return written
+
+    def _reschedule_page(self, partitions: dict[str, int]) -> int:
+        now = self.clock()
+        work = _Work(loaded=self.store.load(partitions), applied_ids=set())
+        for complaint_id, complaint in work.loaded.items():
+            outcome = reschedule(complaint, registry=self.registry, policy=self.policy, now=now)
+            if outcome.complaint != complaint:
+                self._absorb(work, outcome, partitions[complaint_id])
+        self._collect_complaints(work, force=True)
+        self.store.write(work.write)
+        record_batch(BatchReport(events=work.result.events))
+        return len(work.result.events)
+
     # --- writing --------------------------------------------------------------------
 
-    def _collect_complaints(self, work: _Work) -> None:
+    def _collect_complaints(self, work: _Work, *, force: bool = False) -> None:
+        """A write per changed complaint (``force``: also those whose seq did not move)."""
         for complaint_id, complaint in work.current.items():
             before = work.loaded.get(complaint_id)
-            if before is not None and before.seq == complaint.seq:
+            if before is not None and before.seq == complaint.seq and not force:
                 continue  # nothing changed (e.g. an idempotent resubmit)
             clock_due = clock_next_due(complaint, self.registry, self.policy)
             work.write.complaints.append(

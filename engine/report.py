@@ -14,6 +14,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.report_query import ReportFacts, fetch_report_facts, period_windows
 from engine.store import Store
@@ -63,6 +64,9 @@ def build_report(
         if store.dialect == "postgresql":
             # One snapshot for every query, so the spans are those of the counted rows.
             conn.execution_options(isolation_level="REPEATABLE READ")
+            # The per-row lookups make the estimated cost high, and compiling them with
+            # LLVM (JIT) cost seconds more than running them (measured: 3.7 of 6.3 s).
+            conn.exec_driver_sql("SET LOCAL jit = off")
         facts = fetch_report_facts(conn, windows, region=region)
     return aggregate(facts, policy)
 
@@ -73,10 +77,12 @@ def aggregate(facts: ReportFacts, policy: Policy) -> list[SkpdRow]:
     One row per SKPD with any count, sorted by SKPD. Working days are counted with the
     policy's calendar, in the time zone of each complaint's region.
     """
+    calendar = policy.calendar
+    zones: dict[str, ZoneInfo] = {}
     days: dict[str, list[int]] = {}
     for span in facts.spans:
-        tz = policy.timezone(span.region)
-        elapsed = working_days_elapsed(span.dispatched_at, span.answered_at, tz, policy.calendar)
+        tz = zones.get(span.region) or zones.setdefault(span.region, policy.timezone(span.region))
+        elapsed = working_days_elapsed(span.dispatched_at, span.answered_at, tz, calendar)
         days.setdefault(span.skpd, []).append(elapsed)
     rows = []
     for counts in sorted(facts.counts, key=lambda c: c.skpd):

@@ -2,12 +2,12 @@
 
 Every query starts from the events of the period, found through the ``(type,
 occurred_at)`` index between UTC instants computed from the local dates in each region's
-time zone; what else it needs about a complaint (its earlier dispatches, its first
-answer, a return, a later resolution) is an index lookup by ``(complaint_id, seq)``,
-written as a correlated scalar subquery so that the plan stays a per-row lookup and never
-becomes a scan of the whole history. The cost therefore grows with the period's events,
-not with everything ever stored. Open breaches are a "now" figure read from the clock
-rows.
+time zone. What else it needs about a complaint (its first dispatch to the SKPD, that
+SKPD's first answer or return after it, a later resolution) is an index probe on
+``(complaint_id, type, skpd, seq)``, written as a correlated scalar subquery so that the
+plan stays a per-row probe and never becomes a join over the whole history. The cost
+therefore grows with the period's events, not with everything ever stored. Open breaches
+are a "now" figure read from the clock rows.
 
 The definitions, per SKPD (each counted in SQL):
 
@@ -49,7 +49,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.expression import FromClause, Subquery
+from sqlalchemy.sql.expression import FromClause
 
 from engine.schema import clocks_table, complaints_table, events_table
 from workflows.policy import Policy
@@ -70,7 +70,8 @@ FOLLOWED_UP = "complaint.followed_up"
 RETURNED = "complaint.returned"
 ESCALATED = "complaint.escalated"
 RESOLVED = "complaint.resolved"
-#: Who the engine names as the resolver when a complainant stays silent (CONTRACT §4).
+#: The resolver the engine names when a complainant stays silent (CONTRACT §4), and the
+#: prefix of the command id its auto-close timer gives that resolution.
 AUTO_CLOSE_ROLE = "system"
 AUTO_CLOSE_ID = "auto_close"
 
@@ -119,7 +120,6 @@ class Queries:
     """The report's statements (:func:`report_queries`)."""
 
     received: Select[Any]
-    spans: Select[Any]
     escalations: Select[Any]
     settled: Select[Any]
     open_breaches: Select[Any]
@@ -158,6 +158,8 @@ def period_windows(
 
     if region is not None:
         return (Window((region,), (), *bounds(region)),)
+    if since is None and until is None:
+        return (Window(None, (), None, None),)
     default_zone = policy.timezone(None).key
     by_zone: defaultdict[str, list[str]] = defaultdict(list)
     for name in sorted(policy.regions):
@@ -173,13 +175,12 @@ def period_windows(
 def report_queries(dialect: str, windows: Sequence[Window], region: str | None = None) -> Queries:
     """The report's SQL statements, by name, for a database of ``dialect``.
 
-    ``received`` gives (skpd, received, followed_up, returned); ``spans`` (skpd, region,
-    dispatched_at, answered_at); ``escalations`` (skpd, count); ``settled`` (skpd,
-    settled, auto_closed); ``open_breaches`` (skpd, count). Exposed so their query plans
+    ``received`` gives one row per complaint received in the period: (skpd, region,
+    dispatched_at, answered_at) and its SKPD's (received, followed_up, returned);
+    ``escalations`` (skpd, count); ``settled`` (skpd, settled, auto_closed);
+    ``open_breaches`` (skpd, count). Exposed so their query plans
     can be checked (tests, ``bench/report_bench.py``).
     """
-    outcome = _received_outcomes(windows)
-    answer = events_table.alias("answer")
     escalated = events_table.alias("escalated")
     clocks = clocks_table
     breach_conditions: list[ColumnElement[bool]] = [
@@ -190,23 +191,7 @@ def report_queries(dialect: str, windows: Sequence[Window], region: str | None =
     if region is not None:
         breach_conditions.append(clocks.c.region == region)
     return Queries(
-        received=select(
-            outcome.c.skpd,
-            func.count(),
-            func.count(outcome.c.answer_seq),
-            func.sum(outcome.c.returned),
-        ).group_by(outcome.c.skpd),
-        spans=select(
-            outcome.c.skpd, outcome.c.region, outcome.c.dispatched_at, answer.c.occurred_at
-        )
-        .join(
-            answer,
-            and_(
-                answer.c.complaint_id == outcome.c.complaint_id,
-                answer.c.seq == outcome.c.answer_seq,
-            ),
-        )
-        .order_by(outcome.c.skpd, outcome.c.complaint_id),
+        received=_received_query(windows),
         escalations=select(escalated.c.skpd, func.count())
         .where(
             escalated.c.type == ESCALATED,
@@ -234,12 +219,13 @@ def fetch_report_facts(
     """
     queries = report_queries(conn.dialect.name, windows, region)
     counts: defaultdict[str, dict[str, int]] = defaultdict(dict)
-    for skpd, received, followed, returned in conn.execute(queries.received):
+    spans = []
+    for skpd, reg, dispatched_at, answered_at, received, followed, returned in conn.execute(
+        queries.received
+    ):
         counts[skpd].update(received=received, followed_up=followed, returned=int(returned))
-    spans = tuple(
-        FollowUpSpan(skpd, reg, dispatched_at, answered_at)
-        for skpd, reg, dispatched_at, answered_at in conn.execute(queries.spans)
-    )
+        if answered_at is not None:
+            spans.append(FollowUpSpan(skpd, reg, dispatched_at, answered_at))
     for skpd, n in conn.execute(queries.escalations):
         counts[skpd]["escalations"] = n
     for skpd, settled, auto_closed in conn.execute(queries.settled):
@@ -248,7 +234,7 @@ def fetch_report_facts(
         counts[skpd]["open_breaches"] = n
     return ReportFacts(
         counts=tuple(SkpdCounts(skpd, **values) for skpd, values in sorted(counts.items())),
-        spans=spans,
+        spans=tuple(spans),
     )
 
 
@@ -276,16 +262,18 @@ def _in_period(table: FromClause, windows: Sequence[Window]) -> ColumnElement[bo
     return and_(true(), *overall, or_(*branches)) if branches else and_(true(), *overall)
 
 
-def _received_outcomes(windows: Sequence[Window]) -> Subquery:
-    """One row per complaint received in the period, per SKPD, with how it ended.
+def _received_query(windows: Sequence[Window]) -> Select[Any]:
+    """One row per complaint received in the period, per SKPD, with its SKPD's counts.
 
-    Columns: complaint_id, skpd, region, dispatched_at, answer_seq (the seq of the
-    SKPD's first answer after the dispatch, NULL if none), returned (1 when the SKPD
-    returned it and never answered it, else 0).
+    Columns: skpd, region, dispatched_at, answered_at (the SKPD's first answer after
+    the dispatch, NULL if none), then the SKPD's received, followed_up and returned,
+    counted over the rows (window aggregates), so the counts and the spans come from
+    one evaluation. Each lookup into a complaint's other events is an index probe on
+    ``ix_events_complaint_type``.
     """
     d = events_table.alias("d")
     earlier = events_table.alias("earlier")
-    first_seq = (
+    first_dispatch = (
         select(func.min(earlier.c.seq))
         .where(
             earlier.c.complaint_id == d.c.complaint_id,
@@ -306,51 +294,52 @@ def _received_outcomes(windows: Sequence[Window]) -> Subquery:
             d.c.type == DISPATCHED,
             d.c.skpd.is_not(None),
             _in_period(d, windows),
-            d.c.seq == first_seq,
+            d.c.seq == first_dispatch,
         )
         .cte("received")
     )
-    a = events_table.alias("a")
-    answer_seq = (
-        select(func.min(a.c.seq))
-        .where(
-            a.c.complaint_id == received.c.complaint_id,
-            a.c.seq > received.c.dispatch_seq,
-            a.c.type == FOLLOWED_UP,
-            a.c.skpd == received.c.skpd,
+
+    def later(kind: str, column: str) -> Any:
+        """The first event of ``kind`` naming the SKPD after the dispatch: its ``column``."""
+        e = events_table.alias(kind.rpartition(".")[2])
+        return (
+            select(e.c[column])
+            .where(
+                e.c.complaint_id == received.c.complaint_id,
+                e.c.type == kind,
+                e.c.skpd == received.c.skpd,
+                e.c.seq > received.c.dispatch_seq,
+            )
+            .order_by(e.c.seq)
+            .limit(1)
+            .scalar_subquery()
         )
-        .scalar_subquery()
-    )
-    r = events_table.alias("r")
-    return_seq = (
-        select(func.min(r.c.seq))
-        .where(
-            r.c.complaint_id == received.c.complaint_id,
-            r.c.seq > received.c.dispatch_seq,
-            r.c.type == RETURNED,
-            r.c.skpd == received.c.skpd,
-        )
-        .scalar_subquery()
-    )
-    with_seqs = select(
-        received.c.complaint_id,
+
+    outcome = select(
         received.c.skpd,
         received.c.region,
         received.c.dispatched_at,
-        answer_seq.label("answer_seq"),
-        return_seq.label("return_seq"),
-    ).cte("with_seqs")
+        later(FOLLOWED_UP, "occurred_at").label("answered_at"),
+        later(RETURNED, "seq").label("return_seq"),
+    ).cte("outcome")
+    # Evaluated once: its answered_at is read three times below, and an inlined CTE
+    # would repeat the lookup for each.
+    outcome = outcome.prefix_with("MATERIALIZED", dialect="postgresql")
+    # Returned and never answered: a complaint returned, sent back and answered counts
+    # as followed up, so followed_up <= received - returned.
+    returned = case(
+        (and_(outcome.c.return_seq.is_not(None), outcome.c.answered_at.is_(None)), 1), else_=0
+    )
+    skpd = outcome.c.skpd
     return select(
-        with_seqs.c.complaint_id,
-        with_seqs.c.skpd,
-        with_seqs.c.region,
-        with_seqs.c.dispatched_at,
-        with_seqs.c.answer_seq,
-        case(
-            (and_(with_seqs.c.return_seq.is_not(None), with_seqs.c.answer_seq.is_(None)), 1),
-            else_=0,
-        ).label("returned"),
-    ).subquery("outcome")
+        outcome.c.skpd,
+        outcome.c.region,
+        outcome.c.dispatched_at,
+        outcome.c.answered_at,
+        func.count().over(partition_by=skpd),
+        func.count(outcome.c.answered_at).over(partition_by=skpd),
+        func.sum(returned).over(partition_by=skpd),
+    ).order_by(outcome.c.skpd, outcome.c.dispatched_at)
 
 
 def _settled_query(dialect: str, windows: Sequence[Window]) -> Select[Any]:
@@ -363,7 +352,16 @@ def _settled_query(dialect: str, windows: Sequence[Window]) -> Select[Any]:
         .scalar_subquery()
     )
     role, actor_id = _actor(dialect, s, "role"), _actor(dialect, s, "id")
-    auto = case((and_(role == AUTO_CLOSE_ROLE, actor_id == AUTO_CLOSE_ID), 1), else_=0)
+    by_system = and_(role == AUTO_CLOSE_ROLE, actor_id == AUTO_CLOSE_ID)
+    # The actor decides; parsing every body's JSON costs, so only the resolutions caused
+    # by an auto-close timer (command id "auto_close:...") are parsed at all.
+    auto = case(
+        (
+            s.c.causation_id.startswith(f"{AUTO_CLOSE_ID}:", autoescape=True),
+            case((by_system, 1), else_=0),
+        ),
+        else_=0,
+    )
     c = complaints_table
     return (
         select(s.c.skpd, func.count(), func.sum(auto))

@@ -6,7 +6,20 @@ columns the engine filters on); ``events`` is the append-only history, unique on
 holds one row per clock; ``processed_commands`` makes commands idempotent;
 ``partition_progress`` stores each partition's next offset and watermark in the same
 transaction as the state, so a replay after a crash skips what was already applied;
-``outbox`` holds records waiting to be published (events and dead letters alike).
+``outbox`` holds records waiting to be published (events and dead letters alike), each
+tagged with the ``lapor.commands`` partition it belongs to: the relay of the engine that
+owns that partition publishes it. A row Kafka refuses for good is parked, not retried;
+published rows are pruned after a retention period.
+``label_values`` holds the metric label values admitted beyond the policy's lists, so the
+bounded label set survives restarts and is shared by every engine instance.
+
+The LAPOR! feed (``laporflow feed``) keeps its own small tables here: ``lapor_feed_cursor``
+(where the poller resumes), ``lapor_reports`` (the last upstream status seen per tracking
+ID, and nothing of its content), ``lapor_deliveries`` (webhook deliveries already taken)
+and ``lapor_pushes`` (what the sync-back pushed upstream, or failed to).
+
+``notices`` holds every notice of ``laporflow notify``, unique per (event, recipient,
+channel) and stored before it is sent.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
@@ -35,7 +49,13 @@ __all__ = [
     "clocks_table",
     "complaints_table",
     "events_table",
+    "label_values_table",
+    "lapor_cursor_table",
+    "lapor_deliveries_table",
+    "lapor_pushes_table",
+    "lapor_reports_table",
     "metadata",
+    "notices_table",
     "outbox_table",
     "processed_commands_table",
     "progress_table",
@@ -91,6 +111,8 @@ complaints_table = Table(
     Column("complainant", Text),
     Index("ix_complaints_due", "partition", "next_due_at"),
     Index("ix_complaints_state_skpd", "state", "skpd"),
+    # The admin's listing filtered by region pages along this index (0007_admin).
+    Index("ix_complaints_region_id", "region", "complaint_id"),
 )
 
 events_table = Table(
@@ -110,6 +132,9 @@ events_table = Table(
     Column("body", Text, nullable=False),
     UniqueConstraint("complaint_id", "seq", name="uq_events_complaint_seq"),
     Index("ix_events_type_occurred", "type", "occurred_at"),
+    # The report's per-complaint probes: a complaint's first dispatch to an SKPD, that
+    # SKPD's first answer or return after it, a later resolution (engine/report_query).
+    Index("ix_events_complaint_type", "complaint_id", "type", "skpd", "seq"),
 )
 
 clocks_table = Table(
@@ -154,6 +179,9 @@ progress_table = Table(
     Column("watermark", UTCDateTime()),
 )
 
+_UNPUBLISHED = "published IS false AND parked_at IS NULL"
+_PARKED = "parked_at IS NOT NULL"
+
 outbox_table = Table(
     "outbox",
     metadata,
@@ -167,5 +195,111 @@ outbox_table = Table(
     Column("event_id", String(64)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published", Boolean, nullable=False, default=False),
-    Index("ix_outbox_pending", "published", "id"),
+    # The commands-topic partition of the complaint (or of the dead letter's source
+    # record); NULL only on rows written before revision 0003 that could not be placed.
+    Column("partition", Integer),
+    Column("published_at", UTCDateTime()),
+    # Kafka refused the record for good (e.g. too large): kept for the operator, skipped.
+    Column("parked_at", UTCDateTime()),
+    Column("park_reason", Text),
+    # Partial indexes: only rows waiting to be published (the relay's page query, in id
+    # order, filtered by partition), and the rare parked ones. Marking a row published
+    # takes it out; a published row costs no index entry beyond the primary key.
+    Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=text(_UNPUBLISHED),
+        sqlite_where=text(_UNPUBLISHED),
+    ),
+    Index(
+        "ix_outbox_parked",
+        "parked_at",
+        postgresql_where=text(_PARKED),
+        sqlite_where=text(_PARKED),
+    ),
+)
+
+label_values_table = Table(
+    "label_values",
+    metadata,
+    # Admission order: when a lower limit is configured, the first admitted are kept.
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("label", String(32), nullable=False),
+    Column("value", String(200), nullable=False),
+    Column("admitted_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("label", "value", name="uq_label_values_label_value"),
+)
+
+lapor_cursor_table = Table(
+    "lapor_feed_cursor",
+    metadata,
+    Column("feed", String(64), primary_key=True),
+    Column("cursor", Text),
+    Column("polled_at", UTCDateTime()),
+)
+
+# No title, body or identity: only what the feed needs to tell a change from a repeat.
+lapor_reports_table = Table(
+    "lapor_reports",
+    metadata,
+    Column("tracking_id", String(64), primary_key=True),
+    Column("status", String(64), nullable=False),
+    Column("upstream_updated_at", UTCDateTime(), nullable=False),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+)
+
+lapor_deliveries_table = Table(
+    "lapor_deliveries",
+    metadata,
+    Column("delivery_id", String(128), primary_key=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+)
+
+lapor_pushes_table = Table(
+    "lapor_pushes",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("complaint_id", String(64), nullable=False),
+    Column("push_type", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),  # pushed | failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("body", Text, nullable=False),  # the push JSON, to retry a failed one
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_lapor_pushes_complaint", "complaint_id"),
+    Index("ix_lapor_pushes_outcome", "outcome", "updated_at"),
+)
+
+notices_table = Table(
+    "notices",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_id", String(64), nullable=False),
+    Column("complaint_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("role", String(64), nullable=False),
+    # email, webhook, or "none" for a role that no contact names (status no_contact).
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("region", String(64)),
+    Column("skpd", String(64)),
+    Column("digest", Boolean, nullable=False, default=False),
+    # pending -> sent | failed; no_contact is final from the start.
+    Column("status", String(16), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    # Also the claim lease of an attempt in flight: nobody retries it before then.
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("event", Text, nullable=False),  # the event's JSON, as consumed
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    UniqueConstraint("event_id", "recipient", "channel", name="uq_notices_event_recipient_channel"),
+    Index("ix_notices_due", "status", "next_attempt_at"),
+    Index("ix_notices_complaint", "complaint_id"),
 )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from engine.store import DEFAULT_DATABASE_URL, redact_url
 from engine.topics import Topics
@@ -67,11 +70,32 @@ class Settings(BaseSettings):
     #: ``issued_at`` may be (seconds, or "300s", "5m", "1h"); later ones are invalid
     #: (``issued_at_out_of_range``, CONTRACT §4).
     max_future_skew: Duration = Field(default=timedelta(minutes=5), ge=timedelta(0))
+    #: Distinct values an ``skpd`` or ``region`` metric label may take (listed ones
+    #: included) before further unlisted values fold into ``other`` (CONTRACT §5).
+    max_label_values: int = Field(default=300, ge=1, le=100_000)
+    #: How long published outbox rows are kept before the relay prunes them (seconds, a
+    #: unit like "7d", or ISO 8601 such as ``P7D``).
+    outbox_retention: Duration = Field(default=timedelta(days=7), ge=timedelta(0))
+    #: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``, in every process of the engine.
+    log_level: str = "INFO"
+    #: ``json`` (one object per line) or ``text``; unset: json under ``laporflow run``.
+    log_format: Literal["json", "text"] | None = None
 
     @property
     def topics(self) -> Topics:
         """The topic names with this deployment's prefix."""
         return Topics(self.topic_prefix)
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line (the database password)."""
+        try:
+            password = make_url(self.database_url.get_secret_value()).password
+        except ArgumentError:
+            return []
+        if not password:
+            return []
+        # As given (percent-encoded in the URL) and as decoded.
+        return [str(password), quote(str(password), safe="")]
 
     def as_dict(self) -> dict[str, Any]:
         """Settings for logs and ``--help`` output, secrets redacted."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.errors import StoreError
+from engine.feed_store import FeedStore
+from engine.notices import NoticeStore
 from engine.store import Store
 from workflows.apply import next_due
 from workflows.policy import Policy
@@ -47,6 +50,18 @@ def complaint_status(
             }
             for name, clock in complaint.clocks.items()
         },
+        # Records of this complaint Kafka refused for good (the relay went on without them).
+        "parked": [
+            {
+                "outbox_id": p.id,
+                "topic": p.topic,
+                "event_id": p.event_id,
+                "size": p.size,
+                "parked_at": p.parked_at.isoformat(),
+                "reason": p.reason,
+            }
+            for p in store.parked_outbox(complaint_id)
+        ],
         "history": [
             {
                 "seq": e.seq,
@@ -59,4 +74,15 @@ def complaint_status(
             }
             for e in store.history(complaint_id)
         ],
+        "lapor_sync": _lapor_sync(store, complaint_id),
+        # Escalation notices (laporflow notify): sent, pending, failed or no contact.
+        "notices": NoticeStore(store).for_complaint(complaint_id),
     }
+
+
+def _lapor_sync(store: Store, complaint_id: str) -> list[dict[str, Any]]:
+    """What the LAPOR! sync-back pushed upstream for this complaint, or failed to."""
+    try:
+        return [p.as_dict() for p in FeedStore(store).pushes_for(complaint_id)]
+    except StoreError:
+        return []  # a database from before the feed's tables: nothing was pushed

@@ -8,6 +8,7 @@ or not at all. SQLAlchemy errors are translated here, once, into :mod:`engine.er
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,15 +19,18 @@ from typing import Any
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Table,
     and_,
     bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -41,6 +45,7 @@ from engine.schema import (
     clocks_table,
     complaints_table,
     events_table,
+    label_values_table,
     outbox_table,
     processed_commands_table,
     progress_table,
@@ -49,9 +54,12 @@ from workflows.model import ClockState, ComplaintState, Event
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "OUTBOX_LOCK_SPACE",
     "BatchWrite",
     "ComplaintWrite",
+    "OutboxClaim",
     "OutboxRecord",
+    "ParkedRecord",
     "ProcessedCommand",
     "Progress",
     "Store",
@@ -59,6 +67,14 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///laporflow.db"
+#: pg_advisory_xact_lock key serializing label value admissions ("labels" in ASCII).
+_LABEL_LOCK_KEY = 0x6C6162656C73
+
+#: PostgreSQL advisory lock space of the outbox relays (``crc32("laporflow.outbox")``
+#: as a signed 32-bit int); the lock id within it is the partition. A relay publishes a
+#: partition's rows only while it holds that partition's lock, so two relays never
+#: publish the same rows, even while a rebalance moves the partition between them.
+OUTBOX_LOCK_SPACE = zlib.crc32(b"laporflow.outbox") - (1 << 32)
 
 _COMPLAINT_COLUMNS = (
     "workflow",
@@ -128,6 +144,38 @@ class OutboxRecord:
     headers: tuple[tuple[str, bytes], ...] = ()
     event_id: str | None = None
     id: int | None = None
+    #: The ``lapor.commands`` partition of the complaint (or of the dead letter's source
+    #: record): only the relay of the engine owning that partition publishes the row.
+    partition: int | None = None
+
+
+@dataclass(frozen=True)
+class ParkedRecord:
+    """An outbox record Kafka refused for good; kept for the operator, never retried."""
+
+    id: int
+    topic: str
+    key: bytes | None
+    event_id: str | None
+    partition: int | None
+    size: int
+    reason: str
+    parked_at: datetime
+
+
+@dataclass
+class OutboxClaim:
+    """A page of outbox records claimed for publishing, and what became of each.
+
+    The relay fills :attr:`published` and :attr:`parked`; :meth:`Store.claim_outbox`
+    writes both when the claim ends.
+    """
+
+    records: list[OutboxRecord]
+    #: The partitions whose rows this claim holds (None: every row, single instance).
+    partitions: frozenset[int] | None
+    published: list[int] = field(default_factory=list)
+    parked: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,10 +237,16 @@ class Store:
     def __init__(self, url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> None:
         self.url = url
         try:
+            # A bounded connect: a dead server must fail /readyz and retries quickly.
             # hide_parameters: a failed statement's error never carries row values
             # (complainant identity, command text) into logs or messages.
+            connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
             self.engine: Engine = create_engine(
-                url, echo=echo, pool_pre_ping=True, hide_parameters=True
+                url,
+                echo=echo,
+                pool_pre_ping=True,
+                connect_args=connect_args,
+                hide_parameters=True,
             )
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot use database URL: {exc}", url=redact_url(url)) from exc
@@ -305,6 +359,31 @@ class Store:
             )
             return [ComplaintState.model_validate_json(data) for (data,) in rows]
 
+    def running_clocks(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+        """A page of (complaint_id, partition) with a clock running and not breached.
+
+        In complaint id order, starting after ``after`` (keyset paging), at most ``limit``.
+        """
+        clocks, complaints = clocks_table, complaints_table
+        conditions: list[ColumnElement[bool]] = [
+            clocks.c.stopped_at.is_(None),
+            clocks.c.breached_at.is_(None),
+        ]
+        if after is not None:
+            conditions.append(clocks.c.complaint_id > after)
+        with self.connect("loading running clocks") as conn:
+            rows = conn.execute(
+                select(complaints.c.complaint_id, complaints.c.partition)
+                .where(
+                    complaints.c.complaint_id.in_(
+                        select(clocks.c.complaint_id).where(and_(*conditions))
+                    )
+                )
+                .order_by(complaints.c.complaint_id)
+                .limit(limit)
+            )
+            return [(cid, partition) for cid, partition in rows]
+
     def history(self, complaint_id: str) -> list[Event]:
         """Every event of a complaint in seq order (rejections last, by time)."""
         table = events_table
@@ -351,55 +430,271 @@ class Store:
             )
 
     def outbox_pending_count(self) -> int:
-        """Records stored but not yet published."""
+        """Records stored but not yet published (parked ones excluded)."""
+        table = outbox_table
         with self.connect("counting outbox") as conn:
             return int(
                 conn.execute(
-                    select(func.count()).where(outbox_table.c.published.is_(False))
+                    select(func.count()).where(
+                        and_(table.c.published.is_(False), table.c.parked_at.is_(None))
+                    )
                 ).scalar_one()
             )
 
-    def pending_outbox(self, limit: int) -> list[OutboxRecord]:
-        """The oldest unpublished outbox records, in write order (per-complaint order)."""
-        table = outbox_table
+    def outbox_parked_count(self) -> int:
+        """Records Kafka refused for good, waiting for an operator."""
+        with self.connect("counting parked outbox records") as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(outbox_table.c.parked_at.is_not(None))
+                ).scalar_one()
+            )
+
+    def pending_outbox(
+        self, limit: int, partitions: Iterable[int] | None = None
+    ) -> list[OutboxRecord]:
+        """The oldest unpublished, unparked records, in write order (per-complaint order).
+
+        ``partitions`` keeps only the rows of those commands-topic partitions (rows with
+        no partition go with partition 0); ``None`` keeps every row.
+        """
         with self.connect("reading outbox") as conn:
-            # An event's outbox row carries no copy of it: its bytes are the stored body.
+            return self._pending(conn, limit, None if partitions is None else set(partitions))
+
+    def _pending(
+        self, conn: Connection, limit: int, partitions: set[int] | None
+    ) -> list[OutboxRecord]:
+        table = outbox_table
+        where: list[ColumnElement[bool]] = [
+            table.c.published.is_(False),
+            table.c.parked_at.is_(None),
+        ]
+        if partitions is not None:
+            owned = table.c.partition.in_(sorted(partitions))
+            where.append(or_(owned, table.c.partition.is_(None)) if 0 in partitions else owned)
+        # An event's outbox row carries no copy of it: its bytes are the stored body.
+        rows = conn.execute(
+            select(table, events_table.c.body)
+            .outerjoin(events_table, events_table.c.event_id == table.c.event_id)
+            .where(and_(*where))
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        return [
+            OutboxRecord(
+                topic=row.topic,
+                key=row.key,
+                value=row.body.encode() if row.value is None and row.body else row.value,
+                headers=tuple(
+                    (name, value.encode("latin-1"))
+                    for name, value in json.loads(row.headers or "[]")
+                ),
+                event_id=row.event_id,
+                id=row.id,
+                partition=row.partition,
+            )
+            for row in rows
+        ]
+
+    @contextmanager
+    def claim_outbox(self, partitions: Iterable[int] | None, limit: int) -> Iterator[OutboxClaim]:
+        """Claim up to ``limit`` pending records of ``partitions`` for publishing.
+
+        On PostgreSQL the claim is a transaction holding each claimed partition's
+        advisory lock (partitions another relay holds are skipped this time); the
+        records marked published or parked in the claim are written in that same
+        transaction, so the next holder of the partition starts after them. SQLite is
+        a single-instance store: no lock, the marks are written when the claim ends.
+        """
+        wanted = None if partitions is None else set(partitions)
+        if self.dialect != "postgresql":
+            with self.connect("reading outbox") as conn:
+                records = self._pending(conn, limit, wanted)
+            claim = OutboxClaim(records, None if wanted is None else frozenset(wanted))
+            yield claim
+            self._settle(None, claim)
+            return
+        try:
+            with self.engine.begin() as conn:
+                if wanted is not None and wanted:
+                    wanted = self._lock_partitions(conn, wanted)
+                records = self._pending(conn, limit, wanted) if wanted != set() else []
+                claim = OutboxClaim(records, None if wanted is None else frozenset(wanted))
+                yield claim
+                self._settle(conn, claim)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"claiming outbox records failed: {exc}") from exc
+
+    def _lock_partitions(self, conn: Connection, partitions: set[int]) -> set[int]:
+        """Of ``partitions``, those whose advisory lock this transaction could take."""
+        rows = conn.execute(
+            text(
+                "SELECT p FROM unnest(CAST(:parts AS integer[])) AS p"
+                " WHERE pg_try_advisory_xact_lock(:space, p)"
+            ),
+            {"parts": sorted(partitions), "space": OUTBOX_LOCK_SPACE},
+        )
+        return {int(p) for (p,) in rows}
+
+    def _settle(self, conn: Connection | None, claim: OutboxClaim) -> None:
+        """Write a claim's outcome: published rows get their time, refused ones parked."""
+        if not claim.published and not claim.parked:
+            return
+        if conn is None:
+            try:
+                with self.engine.begin() as own:
+                    self._settle(own, claim)
+            except SQLAlchemyError as exc:
+                raise StoreError(f"marking outbox records failed: {exc}") from exc
+            return
+        now = datetime.now(UTC)
+        table = outbox_table
+        for chunk in _chunks(claim.published, 500):
+            conn.execute(
+                update(table).where(table.c.id.in_(chunk)).values(published=True, published_at=now)
+            )
+        for row_id, reason in claim.parked.items():
+            conn.execute(
+                update(table)
+                .where(table.c.id == row_id)
+                .values(parked_at=now, park_reason=reason[:2000])
+            )
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        """Mark outbox records as published."""
+        if ids:
+            self._settle(None, OutboxClaim([], None, published=list(ids)))
+
+    def park_outbox(self, row_id: int, reason: str) -> None:
+        """Park one record: Kafka refused it for good; the relay skips it from now on."""
+        self._settle(None, OutboxClaim([], None, parked={row_id: reason}))
+
+    def unpark_outbox(self, ids: Iterable[int] | None = None) -> int:
+        """Put parked records (all when ``ids`` is None) back in line; return how many."""
+        table = outbox_table
+        where: list[ColumnElement[bool]] = [table.c.parked_at.is_not(None)]
+        if ids is not None:
+            where.append(table.c.id.in_(list(ids)))
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    update(table).where(and_(*where)).values(parked_at=None, park_reason=None)
+                )
+                return int(result.rowcount)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"un-parking outbox records failed: {exc}") from exc
+
+    def parked_outbox(
+        self, complaint_id: str | None = None, limit: int = 100
+    ) -> list[ParkedRecord]:
+        """Parked records, oldest first; only a complaint's (by key) when given."""
+        table = outbox_table
+        where: list[ColumnElement[bool]] = [table.c.parked_at.is_not(None)]
+        if complaint_id is not None:
+            where.append(table.c.key == complaint_id.encode())
+        size = func.coalesce(func.length(table.c.value), func.length(events_table.c.body), 0)
+        with self.connect("reading parked outbox records") as conn:
             rows = conn.execute(
-                select(table, events_table.c.body)
+                select(table, size.label("size"))
                 .outerjoin(events_table, events_table.c.event_id == table.c.event_id)
-                .where(table.c.published.is_(False))
+                .where(and_(*where))
                 .order_by(table.c.id)
                 .limit(limit)
             )
             return [
-                OutboxRecord(
+                ParkedRecord(
+                    id=row.id,
                     topic=row.topic,
                     key=row.key,
-                    value=row.body.encode() if row.value is None and row.body else row.value,
-                    headers=tuple(
-                        (name, value.encode("latin-1"))
-                        for name, value in json.loads(row.headers or "[]")
-                    ),
                     event_id=row.event_id,
-                    id=row.id,
+                    partition=row.partition,
+                    size=int(row.size),
+                    reason=row.park_reason or "",
+                    parked_at=row.parked_at,
                 )
                 for row in rows
             ]
 
-    def mark_published(self, ids: Sequence[int]) -> None:
-        """Mark outbox records as published."""
-        if not ids:
-            return
+    def prune_outbox(self, published_before: datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` rows published before ``published_before``; return how many.
+
+        Oldest first, one short transaction; call again for the next batch. Rows from
+        before revision 0003 have no publish time: their creation time stands in.
+        """
+        table = outbox_table
+        old = or_(
+            table.c.published_at < published_before,
+            and_(table.c.published_at.is_(None), table.c.created_at < published_before),
+        )
+        chosen = (
+            select(table.c.id)
+            .where(and_(table.c.published.is_(True), old))
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            # Two instances pruning at once skip each other's rows instead of waiting.
+            chosen = chosen.with_for_update(skip_locked=True)
         try:
             with self.engine.begin() as conn:
-                for chunk in _chunks(list(ids), 500):
-                    conn.execute(
-                        update(outbox_table)
-                        .where(outbox_table.c.id.in_(chunk))
-                        .values(published=True)
-                    )
+                result = conn.execute(delete(table).where(table.c.id.in_(chosen)))
+                return int(result.rowcount)
         except SQLAlchemyError as exc:
-            raise StoreError(f"marking outbox published failed: {exc}") from exc
+            raise StoreError(f"pruning the outbox failed: {exc}") from exc
+
+    # --- label values (the metric label guard) --------------------------------------
+
+    def admitted_label_values(self, label: str, limit: int) -> list[str]:
+        """The first ``limit`` values admitted for metric label ``label``, in admission order."""
+        table = label_values_table
+        with self.connect("loading admitted label values") as conn:
+            rows = conn.execute(
+                select(table.c.value)
+                .where(table.c.label == label)
+                .order_by(table.c.id)
+                .limit(max(limit, 0))
+            )
+            return [value for (value,) in rows]
+
+    def admit_label_values(self, label: str, candidates: Sequence[str], limit: int) -> list[str]:
+        """Admit ``candidates`` (in order) while fewer than ``limit`` values are admitted.
+
+        Returns every admitted value of ``label`` (at most ``limit``), in admission order,
+        including those other engine instances admitted. One transaction, serialized
+        across instances (an advisory lock on PostgreSQL, the write lock on SQLite), so
+        the table never holds more than ``limit`` values of a label admitted under it.
+        """
+        table = label_values_table
+        try:
+            with self.engine.begin() as conn:
+                self._lock_label_values(conn)
+                admitted = [
+                    value
+                    for (value,) in conn.execute(
+                        select(table.c.value).where(table.c.label == label).order_by(table.c.id)
+                    )
+                ][: max(limit, 0)]
+                known = set(admitted)
+                fresh = [v for v in dict.fromkeys(candidates) if v not in known]
+                fresh = fresh[: max(limit - len(admitted), 0)]
+                if fresh:
+                    now = datetime.now(UTC)
+                    conn.execute(
+                        insert(table),
+                        [{"label": label, "value": v, "admitted_at": now} for v in fresh],
+                    )
+                return admitted + fresh
+        except SQLAlchemyError as exc:
+            raise StoreError(f"admitting {label} label values failed: {exc}") from exc
+
+    def _lock_label_values(self, conn: Connection) -> None:
+        """Serialize admissions: count, then insert, with no other admitter in between."""
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LABEL_LOCK_KEY})
+        else:
+            # A write statement takes SQLite's write lock for the whole transaction,
+            # even when it changes no row.
+            conn.execute(update(label_values_table).where(text("0 = 1")).values(label="x"))
 
     # --- the batch write ----------------------------------------------------------
 
@@ -542,6 +837,7 @@ class Store:
                     "event_id": r.event_id,
                     "created_at": now,
                     "published": False,
+                    "partition": r.partition,
                 }
                 for r in records
             ],

@@ -1,6 +1,8 @@
 """``laporflow demo``: a simulated quarter of a regency's complaints through the real engine.
 
-Generates the region's traffic, produces it to a fresh set of topics on the local Kafka,
+Generates the region's traffic, produces it to a fresh set of topics on the local Kafka
+(some complaints arrive through the national LAPOR! feed from a simulator instead, and
+their progress is pushed back to it at the end: :mod:`laporflow.demo_feed`),
 runs the engine on it (SQLite by default) with a progress bar, drains the outbox, and
 prints the per-SKPD KPI table. The engine's clock is set to the end of the simulated
 period, so SLA breaches, escalations and auto-closes are what they would have been on
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,9 +24,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.errors import BrokerError
+from engine.policy_file import load_policy
 from engine.report import SkpdRow, build_report
 from engine.settings import Settings
 from laporflow.demo_data import DemoRecord, describe, expected_kinds, generate
+from laporflow.demo_feed import DemoFeed
 from laporflow.runtime import EngineRuntime
 from laporflow.tables import kpi_table
 from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
@@ -42,6 +47,12 @@ class DemoResult:
     seconds: float
     database_url: str
     topic_prefix: str
+    #: SKPD code -> name, from the policy's directory (None: no name).
+    names: Callable[[str], str | None] | None = None
+    #: Reports that came in through the national LAPOR! feed (submits it produced).
+    feed_reports: int = 0
+    #: Pushes the sync-back made to the simulated national LAPOR!, by type.
+    pushed: dict[str, int] | None = None
 
 
 def run_demo(
@@ -51,6 +62,7 @@ def run_demo(
     seed: int = 2026,
     start: date = date(2026, 1, 5),
     days: int = 91,
+    feed_reports: int = 60,
     console: Console | None = None,
 ) -> DemoResult:
     """Run the demo end to end and return its numbers."""
@@ -80,15 +92,32 @@ def run_demo(
         client_config=kafka_client_config(settings),
     )
     started = time.monotonic()
-    _produce(settings, records, console)
-    runtime = EngineRuntime(settings, clock=lambda: as_of, serve_http=False)
+    policy = load_policy(settings.policy)
+    if not policy.lists_skpds(region.region):
+        # The demo region's 30 SKPDs: dispatches elsewhere are refused, names are shown.
+        policy = policy.with_skpds(region.region, dict(region.skpds))
+    via_feed = _feed_submits(records, feed_reports)
+    # A verbatim re-send of a submit the feed now makes is not the demo's to send.
+    records = [r for r in records if not (r.kind == "duplicate" and via_feed.get(r.key) == r.value)]
+    feed = DemoFeed(settings, seed=seed) if via_feed else None
+    pushed: dict[str, int] = {}
     try:
-        _consume(runtime, len(records), console)
-        published = runtime.relay.drain()
-        console.print(f"Published {published} events and dead letters from the outbox.")
-        rows = build_report(runtime.store, runtime.policy, region=region.region)
+        if feed is not None:
+            console.print(f"Simulated national LAPOR! at {feed.url}: {len(via_feed)} reports")
+        _produce(settings, records, console, feed, via_feed)
+        runtime = EngineRuntime(settings, policy=policy, clock=lambda: as_of, serve_http=False)
+        try:
+            _consume(runtime, len(records), console)
+            published = runtime.relay.drain()
+            console.print(f"Published {published} events and dead letters from the outbox.")
+            rows = build_report(runtime.store, runtime.policy, region=region.region)
+        finally:
+            runtime.shutdown()
+        if feed is not None:
+            pushed = dict(feed.sync_back())
     finally:
-        runtime.shutdown()
+        if feed is not None:
+            feed.close()
     elapsed = time.monotonic() - started
     result = DemoResult(
         records=len(records),
@@ -98,19 +127,48 @@ def run_demo(
         seconds=elapsed,
         database_url=settings.as_dict()["database_url"],
         topic_prefix=settings.topic_prefix,
+        names=lambda code: policy.skpd_name(region.region, code),
+        feed_reports=feed.reports if feed is not None else 0,
+        pushed=pushed,
     )
     _print_summary(result, console)
     return result
 
 
-def _produce(settings: Settings, records: list[DemoRecord], console: Console) -> None:
+def _feed_submits(records: list[DemoRecord], count: int) -> dict[bytes, bytes]:
+    """Every k-th complaint's submit (key -> bytes): those come in through the feed."""
+    submits = [r for r in records if r.kind == "lifecycle" and b'"type":"submit"' in r.value]
+    if count <= 0 or not submits:
+        return {}
+    step = max(1, len(submits) // count)
+    return {r.key: r.value for r in submits[::step][:count]}
+
+
+def _produce(
+    settings: Settings,
+    records: list[DemoRecord],
+    console: Console,
+    feed: DemoFeed | None = None,
+    via_feed: dict[bytes, bytes] | None = None,
+) -> None:
     producer = make_producer(
         settings.kafka_bootstrap, client_id="laporflow-demo", **kafka_client_config(settings)
     )
+    via_feed = via_feed or {}
     try:
         with _bar(console) as bar:
             task = bar.add_task("Producing commands", total=len(records))
             for i, record in enumerate(records, 1):
+                if (
+                    feed is not None
+                    and record.kind == "lifecycle"
+                    and (via_feed.get(record.key) == record.value)
+                ):
+                    # Everything before it is on the broker first: per-partition order
+                    # stays the order of issued_at, as if the demo had sent it.
+                    producer.flush(timeout=120)
+                    feed.file(record)
+                    continue
                 producer.send(settings.topics.commands, key=record.key, value=record.value)
                 if i % 500 == 0:
                     bar.update(task, completed=i)
@@ -153,10 +211,18 @@ def _bar(console: Console) -> Progress:
 
 
 def _print_summary(result: DemoResult, console: Console) -> None:
-    table = kpi_table(result.rows, "Per-SKPD KPIs (event time, working days)")
+    table = kpi_table(result.rows, "Per-SKPD KPIs (event time, working days)", result.names)
     console.print(table)
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(result.outcomes.items()))
     console.print(f"Outcomes: {outcomes} ({result.records} records in {result.seconds:.1f} s)")
+    if result.feed_reports:
+        pushed = result.pushed or {}
+        console.print(
+            f"National LAPOR! feed: {result.feed_reports} reports came in through the feed; "
+            f"the sync-back pushed back {pushed.get('dispatch', 0)} dispatches, "
+            f"{pushed.get('follow_up', 0)} follow-ups and {pushed.get('resolve', 0)} "
+            "resolutions to the simulated national LAPOR!"
+        )
     console.print(
         "Look closer: [bold]laporflow status HSU-2026-000001[/] or [bold]laporflow report[/] "
         f"with LAPORFLOW_DATABASE_URL={result.database_url}"

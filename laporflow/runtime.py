@@ -15,13 +15,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers.commands import CommandConsumer, ConsumerStats
-from engine.metrics import METRICS, REGISTRY, set_gauge_family
+from engine.labels import listed_values
+from engine.metrics import METRICS, REGISTRY, Metrics, set_gauge_family
 from engine.policy_file import load_policy
 from engine.processor import Processor
 from engine.settings import Settings
 from engine.store import Store
-from producers.http_api import HttpApi
-from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
+from producers.http_api import HttpApi, cached
+from producers.kafka_io import (
+    KafkaProbe,
+    ensure_topics,
+    kafka_client_config,
+    make_dead_letter_producer,
+    make_producer,
+)
 from producers.relay import OutboxRelay
 from producers.relay_process import RelayProcess
 from workflows.policy import Policy
@@ -36,18 +43,19 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def refresh_gauges(store: Store, now: datetime) -> None:
+def refresh_gauges(store: Store, now: datetime, metrics: Metrics = METRICS) -> None:
     """Set the state gauges from database counts (exact across engine instances)."""
     set_gauge_family(
-        METRICS.complaints,
+        metrics.complaints,
         {(state, skpd): n for (state, skpd), n in store.count_by_state_skpd().items()},
     )
     set_gauge_family(
-        METRICS.sla_breached,
+        metrics.sla_breached,
         {(skpd, clock): n for (skpd, clock), n in store.open_breaches().items()},
     )
-    METRICS.outbox_pending.set(store.outbox_pending_count())
-    METRICS.timer_backlog.set(store.timer_backlog(now))
+    metrics.outbox_pending.set(store.outbox_pending_count())
+    metrics.outbox_parked.set(store.outbox_parked_count())
+    metrics.timer_backlog.set(store.timer_backlog(now))
 
 
 class EngineRuntime:
@@ -66,11 +74,16 @@ class EngineRuntime:
     ) -> None:
         self.settings = settings
         self.relay_process: RelayProcess | None = RelayProcess(settings) if relay_process else None
+        self._relay_lock = threading.Lock()
         self.policy = policy or load_policy(settings.policy)
         self.clock = clock
         self.gauge_interval_s = gauge_interval_s
         self.store = Store(settings.database_url.get_secret_value())
         self.store.migrate()
+        # Before any batch: the label values admitted earlier (by any instance) pass again.
+        METRICS.guard.configure(
+            limit=settings.max_label_values, listed=listed_values(self.policy), store=self.store
+        )
         topics = settings.topics
         security = kafka_client_config(settings)
         ensure_topics(
@@ -83,6 +96,8 @@ class EngineRuntime:
             clock=clock,
             max_future_skew=settings.max_future_skew,
         )
+        # CONTRACT §4: a changed policy reaches running clocks once, before consuming.
+        self.rescheduled = self.processor.reschedule_running_clocks()
         self.consumer = CommandConsumer(
             self.processor,
             bootstrap=settings.kafka_bootstrap,
@@ -90,21 +105,41 @@ class EngineRuntime:
             topic=topics.commands,
             max_poll_records=settings.max_poll_records,
             consumer_config={**security, **(consumer_config or {})},
+            on_ownership=self._owned_changed,
         )
-        self.relay = OutboxRelay(self.store, make_producer(settings.kafka_bootstrap, **security))
+        # In-process relay (thread mode, and the final drain at shutdown): it follows
+        # the consumer's partitions, like the child process does.
+        self.relay = OutboxRelay(
+            self.store,
+            make_producer(settings.kafka_bootstrap, **security),
+            owned=lambda: self.consumer.owned_partitions,
+            retention=settings.outbox_retention,
+            producer_factory=lambda: make_producer(settings.kafka_bootstrap, **security),
+            dead_letter_producer=make_dead_letter_producer(settings.kafka_bootstrap, **security),
+            dead_letter_factory=lambda: make_dead_letter_producer(
+                settings.kafka_bootstrap, **security
+            ),
+        )
+        self.kafka_probe = KafkaProbe(settings.kafka_bootstrap, client_config=security)
         self.http: HttpApi | None = None
         if serve_http:
             self.http = HttpApi(
                 REGISTRY,
                 {
-                    "database": self.store.ping,
-                    "kafka": self.consumer.connected,
+                    "database": cached(self.store.ping, ttl_s=3.0),
+                    "kafka": self.kafka_probe.reachable,
                     "relay": self._relay_alive,
                 },
                 port=settings.metrics_port,
             )
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _owned_changed(self, owned: set[int]) -> None:
+        """The consumer's partitions changed (IO thread): tell the relay child."""
+        with self._relay_lock:
+            if self.relay_process is not None:
+                self.relay_process.set_owned(owned)
 
     def _relay_alive(self) -> bool:
         return self.relay_process is None or self.relay_process.alive
@@ -133,7 +168,10 @@ class EngineRuntime:
                 "outbox relay process exited (code %s); starting a new one",
                 self.relay_process.process.exitcode,
             )
-            self.relay_process = RelayProcess(self.settings)
+            with self._relay_lock:
+                self.relay_process = RelayProcess(
+                    self.settings, owned=self.consumer.owned_partitions
+                )
             self.relay_process.start()
 
     def _run_relay(self) -> None:
@@ -175,5 +213,6 @@ class EngineRuntime:
         if self.http is not None:
             self.http.stop()
         self.consumer.close()
-        self.relay.producer.close()
+        self.kafka_probe.close()
+        self.relay.close()
         self.store.close()

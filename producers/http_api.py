@@ -5,16 +5,32 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-__all__ = ["HttpApi"]
+__all__ = ["HttpApi", "ReadinessCheck", "cached"]
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], bool]
+
+
+def cached(check: ReadinessCheck, *, ttl_s: float) -> ReadinessCheck:
+    """``check``, run at most once per ``ttl_s`` seconds (scrapes and probes stay cheap)."""
+    lock = threading.Lock()
+    last: list[float | bool] = [float("-inf"), False]
+
+    def run() -> bool:
+        with lock:
+            if time.monotonic() - float(last[0]) >= ttl_s:
+                last[1] = _safe(check)
+                last[0] = time.monotonic()
+            return bool(last[1])
+
+    return run
 
 
 class HttpApi:

@@ -2,8 +2,11 @@
 
 kafka-python's producer is pure Python; in the consumer's process it competes with the
 batch path for the GIL (measured: about 40% of busy samples at full load). In a child
-process it uses the second core instead. The child reports what it published through
-shared counters, so ``/metrics`` stays a single exporter (TECH-NOTES: prefer one).
+process it uses the second core instead. The child reports what it published and parked
+through shared counters, so ``/metrics`` stays a single exporter (TECH-NOTES: prefer
+one). The parent tells it which ``lapor.commands`` partitions its consumer owns through
+shared memory (:meth:`RelayProcess.set_owned`, called by the rebalance listener): the
+child publishes only the outbox rows of those partitions.
 """
 
 from __future__ import annotations
@@ -11,61 +14,112 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
-from multiprocessing.sharedctypes import Synchronized
+from collections.abc import Collection, Iterable
+from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from typing import Any
 
+from engine.logs import configure_logging
 from engine.metrics import METRICS
 from engine.settings import Settings
 from engine.store import Store
-from producers.kafka_io import kafka_client_config, make_producer
+from producers.kafka_io import kafka_client_config, make_dead_letter_producer, make_producer
 from producers.relay import OutboxRelay
 
-__all__ = ["RelayProcess"]
+__all__ = ["MAX_PARTITIONS", "RelayProcess"]
 
 log = logging.getLogger(__name__)
 _CTX = multiprocessing.get_context("spawn")
 
+#: How many owned partitions the shared ownership list can hold.
+MAX_PARTITIONS = 4096
 
-def _relay_main(settings: Settings, stop: Any, counters: dict[str, Synchronized[int]]) -> None:
+
+def _read_owned(owned: SynchronizedArray[int]) -> list[int]:
+    """The partitions in the shared list: ``owned[0]`` is the count, then the numbers."""
+    with owned.get_lock():
+        count = owned[0]
+        return list(owned[1 : 1 + count])
+
+
+def _relay_main(
+    settings: Settings,
+    stop: Any,
+    counters: dict[str, Synchronized[int]],
+    owned: SynchronizedArray[int],
+) -> None:
     """Entry point of the child: publish until ``stop`` is set, then drain."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s relay: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, settings.log_format or "text", secrets=settings.secrets())
     # The parent decides when to stop (it sets ``stop``); Ctrl-C in a terminal reaches
     # the whole process group, so the child ignores it and finishes its drain.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def count(topic: str, n: int) -> None:
-        counter = counters.get(topic)
-        if counter is not None:
-            with counter.get_lock():
-                counter.value += n
+    def counter(kind: str) -> Any:
+        def count(topic: str, n: int) -> None:
+            shared = counters.get(f"{kind}:{topic}")
+            if shared is not None:
+                with shared.get_lock():
+                    shared.value += n
+
+        return count
 
     store = Store(settings.database_url.get_secret_value())
-    producer = make_producer(settings.kafka_bootstrap, **kafka_client_config(settings))
+    security = kafka_client_config(settings)
+    relay = OutboxRelay(
+        store,
+        make_producer(settings.kafka_bootstrap, **security),
+        owned=lambda: _read_owned(owned),
+        retention=settings.outbox_retention,
+        on_published=counter("published"),
+        on_parked=counter("parked"),
+        producer_factory=lambda: make_producer(settings.kafka_bootstrap, **security),
+        dead_letter_producer=make_dead_letter_producer(settings.kafka_bootstrap, **security),
+        dead_letter_factory=lambda: make_dead_letter_producer(settings.kafka_bootstrap, **security),
+    )
+    log.info("outbox relay running", extra={"topic": settings.topics.events})
     try:
-        OutboxRelay(store, producer, on_published=count).run(stop)
+        relay.run(stop)
     finally:
-        producer.close()
+        relay.close()
         store.close()
 
 
 class RelayProcess:
     """Starts, watches and stops the relay child process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, owned: Iterable[int] = ()) -> None:
         self.settings = settings
         self.stop_event = _CTX.Event()
         topics = settings.topics
         self.counters: dict[str, Synchronized[int]] = {
-            topic: _CTX.Value("q", 0) for topic in (topics.events, topics.dlq)
+            f"{kind}:{topic}": _CTX.Value("q", 0)
+            for kind in ("published", "parked")
+            for topic in (topics.events, topics.dlq)
         }
+        self.owned: SynchronizedArray[int] = _CTX.Array("i", MAX_PARTITIONS + 1)
+        self.set_owned(owned)
         self._reported = dict.fromkeys(self.counters, 0)
         self.process = _CTX.Process(
             target=_relay_main,
-            args=(settings, self.stop_event, self.counters),
+            args=(settings, self.stop_event, self.counters, self.owned),
             name="laporflow-relay",
             daemon=True,
         )
+
+    def set_owned(self, partitions: Collection[int] | Iterable[int]) -> None:
+        """Tell the child which partitions' rows to publish (non-blocking, any thread)."""
+        parts = sorted(set(partitions))
+        if len(parts) > MAX_PARTITIONS:
+            log.error(
+                "%d partitions owned; the relay follows the first %d", len(parts), MAX_PARTITIONS
+            )
+            parts = parts[:MAX_PARTITIONS]
+        with self.owned.get_lock():
+            self.owned[0] = len(parts)
+            self.owned[1 : 1 + len(parts)] = parts
+
+    def owned_partitions(self) -> list[int]:
+        """The partitions the child publishes now."""
+        return _read_owned(self.owned)
 
     def start(self) -> None:
         """Start the child."""
@@ -78,13 +132,15 @@ class RelayProcess:
         return self.process.is_alive()
 
     def report_metrics(self) -> None:
-        """Move what the child published since the last call into the counters."""
-        for topic, counter in self.counters.items():
-            value = counter.value
-            delta = value - self._reported[topic]
+        """Move what the child published or parked since the last call into the counters."""
+        for key, shared in self.counters.items():
+            value = shared.value
+            delta = value - self._reported[key]
             if delta:
-                METRICS.published.labels(topic=topic).inc(delta)
-                self._reported[topic] = value
+                kind, topic = key.split(":", 1)
+                metric = METRICS.published if kind == "published" else METRICS.parked
+                metric.labels(topic=topic).inc(delta)
+                self._reported[key] = value
 
     def stop(self, timeout_s: float = 40.0) -> None:
         """Ask the child to drain and exit; kill it if it does not within ``timeout_s``."""

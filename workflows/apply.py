@@ -1,14 +1,13 @@
-"""The pure core: (complaint, command, policy, clock) -> outcome.
+"""Applying one command: (complaint, command, policy, clock) -> outcome.
 
 Nothing here touches a database, a broker or the wall clock: ``now`` (the recording
 instant) is passed in, and SLA instants are derived from command time only. Storing
 the new state and publishing the events happen around these functions, in ``engine``.
 
-Two entry points:
-
-* :func:`decide` fires the complaint's timers that fell due before the command was
-  issued, then applies the command (CONTRACT §4: due ones fire before a later command);
-* :func:`fire_due` fires the timers due before a watermark, for the engine's sweep.
+:func:`decide` fires the complaint's timers that fell due before the command was issued
+(:mod:`workflows.timers`), then validates the command and applies its transition
+(:mod:`workflows.transition`). The timers' own entry points (``fire_due``, ``next_due``)
+live in :mod:`workflows.timers`; they are re-exported here for existing callers.
 """
 
 from __future__ import annotations
@@ -16,26 +15,27 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast
 
-from workflows.definition import NEW, WorkflowDefinition
-from workflows.model import Actor, ClockState, Command, ComplaintState, Event
-from workflows.payloads import (
-    DispatchPayload,
-    NotePayload,
-    Payload,
-    SubmitPayload,
-)
+from workflows.definition import NEW
+from workflows.model import Command, ComplaintState, Event
+from workflows.payloads import DispatchPayload, Payload, SubmitPayload
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
-from workflows.sla import (
-    ClockName,
-    compute_deadline,
-    escalation_instants,
-    shift_for_pause,
-    warning_instant,
+from workflows.timers import (
+    AUTO_CLOSE_ACTOR,
+    SLA_ACTOR,
+    clock_next_due,
+    fire_due,
+    fire_timers,
+    next_due,
+)
+from workflows.transition import (
+    EVENT_NAMESPACE,
+    Outcome,
+    apply_transition,
+    event_id_for,
+    public_actor,
 )
 
 __all__ = [
@@ -48,35 +48,6 @@ __all__ = [
     "fire_due",
     "next_due",
 ]
-
-SLA_ACTOR = Actor(role="system", id="sla")
-AUTO_CLOSE_ACTOR = Actor(role="system", id="auto_close")
-MAX_ESCALATION_LEVEL = 3
-_EVENT_NAMESPACE = uuid.UUID("6f1d7c1e-3d55-4b43-9a0b-4c6a1f0e2b7d")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one command.
-
-    ``events`` holds, in order, the timer events that fell due before the command and
-    then the command's own events (or its ``command.rejected``). ``complaint`` is the
-    state after all of them; ``None`` only for a command on an unknown complaint.
-    """
-
-    kind: Literal["applied", "rejected", "duplicate"]
-    complaint: ComplaintState | None
-    events: tuple[Event, ...] = ()
-    reason: str | None = None
-    detail: str | None = None
-    transition: tuple[str, str] | None = None
-    #: Timer-driven transitions (auto-close) as (from, to) pairs, for metrics.
-    timer_transitions: tuple[tuple[str, str], ...] = field(default=())
-
-
-def event_id_for(complaint_id: str, seq: int) -> str:
-    """The deterministic id of a complaint's ``seq``-th event, stable across replays."""
-    return f"e-{uuid.uuid5(_EVENT_NAMESPACE, f'{complaint_id}/{seq}')}"
 
 
 def decide(
@@ -101,7 +72,7 @@ def decide(
     timer_transitions: list[tuple[str, str]] = []
     before = complaint
     if complaint is not None:
-        complaint, fired, moved = _fire(complaint, command.issued_at, registry, policy, now)
+        complaint, fired, moved = fire_timers(complaint, command.issued_at, registry, policy, now)
         timer_events.extend(fired)
         timer_transitions.extend(moved)
     outcome = _apply(complaint, command, registry, policy, now, source)
@@ -128,43 +99,6 @@ def decide(
         transition=outcome.transition,
         timer_transitions=tuple(timer_transitions),
     )
-
-
-def fire_due(
-    complaint: ComplaintState,
-    until: datetime,
-    *,
-    registry: WorkflowRegistry,
-    policy: Policy,
-    now: datetime,
-) -> Outcome:
-    """Fire every timer of ``complaint`` whose instant lies strictly before ``until``."""
-    complaint, events, moved = _fire(complaint, until, registry, policy, now)
-    return Outcome(
-        kind="applied", complaint=complaint, events=tuple(events), timer_transitions=tuple(moved)
-    )
-
-
-def clock_next_due(
-    complaint: ComplaintState, registry: WorkflowRegistry, policy: Policy
-) -> dict[str, datetime | None]:
-    """For each clock, the next instant it fires (warning, breach, escalation, auto-close)."""
-    definition = registry.get(complaint.workflow, complaint.workflow_version)
-    return {
-        name: _clock_next_due(clock, complaint, definition, policy)
-        for name, clock in complaint.clocks.items()
-    }
-
-
-def next_due(
-    complaint: ComplaintState, registry: WorkflowRegistry, policy: Policy
-) -> datetime | None:
-    """The next instant any timer of ``complaint`` will fire, or ``None``."""
-    instants = clock_next_due(complaint, registry, policy).values()
-    return min((i for i in instants if i is not None), default=None)
-
-
-# --- applying a command ---------------------------------------------------------------
 
 
 def _apply(
@@ -195,7 +129,30 @@ def _apply(
         )
     if rule.resumes and complaint.deferred_at is None:
         return _reject(complaint, command, "not_deferred", "the clocks are not paused", now, source)
-    return _transition(complaint, command, definition, policy, now)
+    unknown = _unknown_skpd(complaint, command, policy)
+    if unknown is not None:
+        return _reject(complaint, command, "unknown_skpd", unknown, now, source)
+    return apply_transition(complaint, command, definition, policy, now)
+
+
+def _unknown_skpd(complaint: ComplaintState, command: Command, policy: Policy) -> str | None:
+    """Why a dispatch names an SKPD missing from its region's directory, or ``None``.
+
+    Regions without a directory in the policy (``skpds``) accept any SKPD code.
+    """
+    payload = command.payload
+    if not isinstance(payload, DispatchPayload):
+        return None
+    region, code = complaint.region, payload.skpd
+    if policy.skpd_known(region, code):
+        return None
+    listed = sorted(policy.skpds[region or ""])
+    similar = [c for c in listed if c.casefold() == code.casefold()]
+    hint = f"; did you mean '{similar[0]}'?" if similar else ""
+    return (
+        f"SKPD '{code}' is not in the SKPD directory of region '{region}' "
+        f"({len(listed)} SKPDs listed in the policy's skpds.{region}){hint}"
+    )
 
 
 def _submit(
@@ -236,78 +193,7 @@ def _submit(
         created_at=command.issued_at,
         updated_at=command.issued_at,
     )
-    return _transition(created, command, definition, policy, now)
-
-
-def _transition(
-    complaint: ComplaintState,
-    command: Command,
-    definition: WorkflowDefinition,
-    policy: Policy,
-    now: datetime,
-) -> Outcome:
-    at = command.issued_at
-    previous = complaint.state
-    spec = definition.spec(command.type)
-    assert spec is not None
-    rule = definition.clock_rule(command.type)
-    event_skpd = complaint.skpd
-    clocks = dict(complaint.clocks)
-    deferred_at = complaint.deferred_at
-    extra: dict[str, Any] = {}
-    if deferred_at is not None and not rule.pauses:
-        # Any state-changing command (or resume) ends the pause: shift deadlines first.
-        clocks = _resume_clocks(clocks, complaint, definition, policy, at)
-        extra["paused_from"] = deferred_at.isoformat()
-        deferred_at = None
-    skpd = complaint.skpd
-    if isinstance(command.payload, DispatchPayload):
-        skpd = command.payload.skpd
-        event_skpd = skpd
-    elif command.type == "return":
-        skpd = None  # back with the coordinator; the event still names the returning SKPD
-    if rule.pauses:
-        deferred_at = at
-        clocks = {
-            n: c.model_copy(update={"paused_at": at}) if c.running else c for n, c in clocks.items()
-        }
-    stopped = []
-    for name in rule.stops:
-        clock = clocks.get(name)
-        if clock is not None and clock.running:
-            clocks[name] = clock.model_copy(update={"stopped_at": at, "paused_at": None})
-            stopped.append(_stop_summary(clocks[name]))
-    updated = complaint.model_copy(
-        update={
-            "state": definition.destination(previous, command.type),
-            "skpd": skpd,
-            "deferred_at": deferred_at,
-            "updated_at": max(complaint.updated_at, at),
-        }
-    )
-    for name in rule.starts:
-        clocks[name] = _start_clock(name, at, updated, definition, policy)
-    updated = updated.model_copy(update={"clocks": clocks, "seq": complaint.seq + 1})
-    payload = {**_event_payload(command, updated), **extra}
-    if stopped:
-        payload["clocks_stopped"] = stopped
-    event = _event(
-        updated,
-        spec.event,
-        occurred_at=at,
-        now=now,
-        previous_state=None if previous == NEW else previous,
-        skpd=event_skpd,
-        causation_id=command.command_id,
-        actor=command.actor,
-        payload=payload,
-    )
-    return Outcome(
-        kind="applied",
-        complaint=updated,
-        events=(event,),
-        transition=(previous, updated.state),
-    )
+    return apply_transition(created, command, definition, policy, now)
 
 
 def _reject(
@@ -320,7 +206,7 @@ def _reject(
 ) -> Outcome:
     salt = f"rejected/{command.command_id}/{source}/{complaint.seq if complaint else 0}/{reason}"
     event = Event(
-        event_id=f"e-{uuid.uuid5(_EVENT_NAMESPACE, salt)}",
+        event_id=f"e-{uuid.uuid5(EVENT_NAMESPACE, salt)}",
         type="command.rejected",
         complaint_id=command.complaint_id,
         seq=None,
@@ -331,7 +217,7 @@ def _reject(
         region=complaint.region if complaint else None,
         skpd=complaint.skpd if complaint else None,
         causation_id=command.command_id,
-        actor=command.actor,
+        actor=command.actor if complaint is None else public_actor(complaint, command.actor),
         payload={
             "command_id": command.command_id,
             "command_type": command.type,
@@ -347,262 +233,3 @@ def _reject(
 def _fingerprint(payload: Payload) -> str:
     canonical = json.dumps(payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _event_payload(command: Command, complaint: ComplaintState) -> dict[str, Any]:
-    """The command's payload as it may appear in an event: never identity, never rahasia text."""
-    payload = command.payload
-    if isinstance(payload, SubmitPayload):
-        data = payload.model_dump(mode="json", exclude={"complainant", "attachments"})
-        data["attachments"] = len(payload.attachments)
-        if payload.confidential:
-            for key in ("title", "body", "location"):
-                data.pop(key, None)
-        return data
-    data = payload.model_dump(mode="json", exclude_none=True)
-    if complaint.confidential:
-        # Free text of a rahasia report may describe it; keep only structured fields.
-        data = {k: v for k, v in data.items() if k not in ("note", "reason")}
-    return data
-
-
-# --- clocks -----------------------------------------------------------------------------
-
-
-def _start_clock(
-    name: str,
-    at: datetime,
-    complaint: ComplaintState,
-    definition: WorkflowDefinition,
-    policy: Policy,
-) -> ClockState:
-    limit = policy.limit(
-        cast(ClockName, name),
-        region=complaint.region,
-        skpd=complaint.skpd,
-        category=complaint.category,
-    )
-    tz = policy.timezone(complaint.region)
-    working = name not in definition.calendar_day_clocks
-    deadline = compute_deadline(at, limit, tz, policy.calendar, working_days=working)
-    escalates = name in definition.escalating_clocks
-    warning_at = warning_instant(at, deadline, policy.warning_fraction) if escalates else deadline
-    # A clock that never breaches (auto-close) has no warning to give.
-    return ClockState(
-        name=name,
-        started_at=at,
-        limit=limit,
-        deadline=deadline,
-        warning_at=warning_at,
-        warned=not escalates,
-    )
-
-
-def _resume_clocks(
-    clocks: dict[str, ClockState],
-    complaint: ComplaintState,
-    definition: WorkflowDefinition,
-    policy: Policy,
-    at: datetime,
-) -> dict[str, ClockState]:
-    tz = policy.timezone(complaint.region)
-    resumed = {}
-    for name, clock in clocks.items():
-        if clock.paused_at is None or not clock.running:
-            resumed[name] = clock
-            continue
-        working = name not in definition.calendar_day_clocks
-        deadline = shift_for_pause(
-            clock.deadline, clock.paused_at, at, tz, policy.calendar, working_days=working
-        )
-        warning_at = clock.warning_at
-        if not clock.warned:
-            warning_at = warning_instant(clock.started_at, deadline, policy.warning_fraction)
-        resumed[name] = clock.model_copy(
-            update={"deadline": deadline, "warning_at": warning_at, "paused_at": None}
-        )
-    return resumed
-
-
-def _stop_summary(clock: ClockState) -> dict[str, Any]:
-    assert clock.stopped_at is not None
-    return {
-        "clock": clock.name,
-        "started_at": clock.started_at.isoformat(),
-        "stopped_at": clock.stopped_at.isoformat(),
-        "seconds": (clock.stopped_at - clock.started_at).total_seconds(),
-        "breached": clock.breached_at is not None,
-    }
-
-
-def _clock_next_due(
-    clock: ClockState,
-    complaint: ComplaintState,
-    definition: WorkflowDefinition,
-    policy: Policy,
-) -> datetime | None:
-    if not clock.running or clock.paused_at is not None:
-        return None
-    if not clock.warned:
-        return clock.warning_at
-    if clock.breached_at is None:
-        return clock.deadline
-    if clock.name not in definition.escalating_clocks:
-        return None
-    if clock.escalation_level >= MAX_ESCALATION_LEVEL:
-        return None
-    tz = policy.timezone(complaint.region)
-    return escalation_instants(clock.deadline, tz, policy.calendar)[clock.escalation_level]
-
-
-def _fire(
-    complaint: ComplaintState,
-    until: datetime,
-    registry: WorkflowRegistry,
-    policy: Policy,
-    now: datetime,
-) -> tuple[ComplaintState, list[Event], list[tuple[str, str]]]:
-    """Fire, in instant order, every timer due strictly before ``until``."""
-    definition = registry.get(complaint.workflow, complaint.workflow_version)
-    events: list[Event] = []
-    moved: list[tuple[str, str]] = []
-    while True:
-        due = [
-            (instant, name)
-            for name, clock in complaint.clocks.items()
-            if (instant := _clock_next_due(clock, complaint, definition, policy)) is not None
-            and instant < until
-        ]
-        if not due:
-            return complaint, events, moved
-        instant, name = min(due)
-        complaint, fired, transition = _fire_one(complaint, name, instant, definition, policy, now)
-        events.extend(fired)
-        if transition is not None:
-            moved.append(transition)
-
-
-def _fire_one(
-    complaint: ComplaintState,
-    name: str,
-    instant: datetime,
-    definition: WorkflowDefinition,
-    policy: Policy,
-    now: datetime,
-) -> tuple[ComplaintState, list[Event], tuple[str, str] | None]:
-    clock = complaint.clocks[name]
-    causation = f"timer:{complaint.complaint_id}:{name}:{instant.isoformat()}"
-    if not clock.warned:
-        complaint = _with_clock(complaint, clock.model_copy(update={"warned": True}))
-        complaint, event = _timer_event(
-            complaint, "complaint.sla_warning", clock, instant, now, causation
-        )
-        return complaint, [event], None
-    if clock.breached_at is None and name == definition.auto_close_clock:
-        return _auto_close(complaint, clock, instant, definition, policy, now)
-    level = clock.escalation_level + 1
-    events = []
-    if clock.breached_at is None:
-        complaint = _with_clock(complaint, clock.model_copy(update={"breached_at": instant}))
-        complaint, event = _timer_event(
-            complaint, "complaint.sla_breached", clock, instant, now, causation
-        )
-        events.append(event)
-    complaint = _with_clock(
-        complaint, complaint.clocks[name].model_copy(update={"escalation_level": level})
-    )
-    extra = {"level": level, "target": policy.escalation_target(cast(ClockName, name), level)}
-    complaint, event = _timer_event(
-        complaint, "complaint.escalated", clock, instant, now, causation, extra=extra
-    )
-    events.append(event)
-    return complaint, events, None
-
-
-def _auto_close(
-    complaint: ComplaintState,
-    clock: ClockState,
-    instant: datetime,
-    definition: WorkflowDefinition,
-    policy: Policy,
-    now: datetime,
-) -> tuple[ComplaintState, list[Event], tuple[str, str] | None]:
-    if not definition.allows(complaint.state, "resolve"):
-        # Nothing to close any more: end the clock quietly.
-        stopped = clock.model_copy(update={"stopped_at": instant})
-        return _with_clock(complaint, stopped), [], None
-    command = Command(
-        command_id=f"auto_close:{complaint.complaint_id}:{instant.isoformat()}",
-        type="resolve",
-        complaint_id=complaint.complaint_id,
-        issued_at=instant,
-        actor=AUTO_CLOSE_ACTOR,
-        payload=NotePayload(note="Selesai otomatis: tidak ada tanggapan pelapor"),
-    )
-    outcome = _transition(complaint, command, definition, policy, now)
-    assert outcome.complaint is not None
-    return outcome.complaint, list(outcome.events), outcome.transition
-
-
-def _with_clock(complaint: ComplaintState, clock: ClockState) -> ComplaintState:
-    return complaint.model_copy(update={"clocks": {**complaint.clocks, clock.name: clock}})
-
-
-def _timer_event(
-    complaint: ComplaintState,
-    event_type: str,
-    clock: ClockState,
-    instant: datetime,
-    now: datetime,
-    causation: str,
-    extra: dict[str, Any] | None = None,
-) -> tuple[ComplaintState, Event]:
-    """A timer's event; returns the complaint with its seq advanced past it."""
-    complaint = complaint.model_copy(update={"seq": complaint.seq + 1})
-    payload = {
-        "clock": clock.name,
-        "started_at": clock.started_at.isoformat(),
-        "deadline": clock.deadline.isoformat(),
-        **(extra or {}),
-    }
-    event = _event(
-        complaint,
-        event_type,
-        occurred_at=instant,
-        now=now,
-        previous_state=complaint.state,
-        skpd=complaint.skpd,
-        causation_id=causation,
-        actor=SLA_ACTOR,
-        payload=payload,
-    )
-    return complaint, event
-
-
-def _event(
-    complaint: ComplaintState,
-    event_type: str,
-    *,
-    occurred_at: datetime,
-    now: datetime,
-    previous_state: str | None,
-    skpd: str | None,
-    causation_id: str,
-    actor: Actor,
-    payload: dict[str, Any],
-) -> Event:
-    return Event(
-        event_id=event_id_for(complaint.complaint_id, complaint.seq),
-        type=event_type,
-        complaint_id=complaint.complaint_id,
-        seq=complaint.seq,
-        occurred_at=occurred_at,
-        recorded_at=now,
-        state=complaint.state,
-        previous_state=previous_state,
-        region=complaint.region,
-        skpd=skpd,
-        causation_id=causation_id,
-        actor=actor,
-        payload=payload,
-    )

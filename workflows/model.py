@@ -61,6 +61,11 @@ class ClockState(_Frozen):
 
     ``warned``/``breached_at``/``escalation_level`` record what has already fired, so
     firing is idempotent; ``paused_at`` is set between defer and resume.
+
+    ``pauses`` (each ended pause as (deferred_at, resumed_at)) and ``limit_skpd`` (the
+    SKPD whose policy set ``limit``) let a new policy recompute the deadline exactly
+    from the start (CONTRACT §4 "Policy changes reach running clocks"). ``pauses`` is
+    ``None`` on clocks stored before it existed: their pause history is unknown.
     """
 
     name: str
@@ -73,6 +78,8 @@ class ClockState(_Frozen):
     escalation_level: int = 0
     paused_at: datetime | None = None
     stopped_at: datetime | None = None
+    pauses: tuple[tuple[datetime, datetime], ...] | None = None
+    limit_skpd: str | None = None
 
     @property
     def running(self) -> bool:

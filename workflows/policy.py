@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
-from typing import Annotated, Any, Final
+from collections import Counter
+from collections.abc import Mapping
+from datetime import date, time
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -34,12 +37,18 @@ from workflows.sla import ClockName
 __all__ = [
     "ClockLimits",
     "ClockOverrides",
+    "Contact",
     "Defaults",
     "EscalationChains",
     "HolidayAdjustments",
+    "NotifySettings",
     "Override",
     "Policy",
+    "QuietHours",
     "RegionPolicy",
+    "RegionTargets",
+    "SkpdDirectory",
+    "Webhook",
 ]
 
 _FROZEN: Final = ConfigDict(extra="forbid", frozen=True)
@@ -61,6 +70,14 @@ TimeZoneName = Annotated[str, Field(strict=True), AfterValidator(_check_timezone
 Target = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
 # Three levels exist; a longer chain would be silently cut, so it is rejected instead.
 Chain = Annotated[tuple[Target, ...], Field(min_length=1, max_length=3)]
+# The same shape as a command's `region` and `skpd` codes (workflows.payloads.Code), so a
+# directory can only list codes a dispatch can carry.
+DirectoryCode = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+]
+SkpdName = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
+#: A region's SKPD directory: code -> full name (``None`` when the file gives codes only).
+SkpdDirectory = dict[DirectoryCode, SkpdName | None]
 
 
 class ClockLimits(BaseModel):
@@ -146,6 +163,15 @@ class HolidayAdjustments(BaseModel):
         return self
 
 
+class RegionTargets(BaseModel):
+    """One entry of ``targets``: what a region aims for (intake is itself a KPI)."""
+
+    model_config = _FROZEN
+
+    #: Complaints the region wants received per local calendar month.
+    complaints_per_month: Annotated[int, Field(strict=True, ge=0)] | None = None
+
+
 _DEFAULT_CHAIN: Final = ("kepala_skpd", "sekda", "koordinator_provinsi")
 _VERIFICATION_CHAIN: Final = ("kepala_diskominfo", "sekda", "koordinator_provinsi")
 
@@ -171,6 +197,76 @@ class EscalationChains(BaseModel):
         return chain
 
 
+# --- notices (CONTRACT §8) ------------------------------------------------------------
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+$"),
+]
+Name = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
+
+
+class Contact(BaseModel):
+    """How one role is reached in one scope: an email address (or several) and/or a webhook.
+
+    ``webhook`` names an entry of the policy's ``webhooks`` section.
+    """
+
+    model_config = _FROZEN
+
+    email: EmailAddress | tuple[EmailAddress, ...] | None = None
+    webhook: Name | None = None
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        """The email addresses, as a tuple (empty when there is none)."""
+        if self.email is None:
+            return ()
+        return (self.email,) if isinstance(self.email, str) else self.email
+
+
+class Webhook(BaseModel):
+    """One entry of ``webhooks``: where to POST, and the env var holding the HMAC secret."""
+
+    model_config = _FROZEN
+
+    url: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://\S+$")]
+    secret_env: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def _parse_hhmm(value: object) -> object:
+    """``"07:30"`` to a time; YAML may also hand over minutes past midnight as an int."""
+    if isinstance(value, str):
+        hours, sep, minutes = value.partition(":")
+        if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+            raise ValueError(f"expected a local time like '07:30', got {value!r}")
+        return time(int(hours), int(minutes))
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)  # YAML 1.1 reads 07:30 unquoted as 450
+    return value
+
+
+LocalTime = Annotated[time, BeforeValidator(_parse_hhmm)]
+
+
+class QuietHours(BaseModel):
+    """Local times between which no notice goes out (``from`` 17:00, ``to`` 07:30)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: LocalTime = Field(alias="from")
+    end: LocalTime = Field(alias="to")
+
+
+class NotifySettings(BaseModel):
+    """The ``notify`` section: quiet hours and the mail digest."""
+
+    model_config = _FROZEN
+
+    quiet_hours: QuietHours | None = None
+    digest: Literal["none", "daily"] = "none"
+
+
 class Policy(BaseModel):
     """A whole SLA policy file; ``Policy()`` is the contract's defaults.
 
@@ -185,6 +281,15 @@ class Policy(BaseModel):
     categories: dict[str, Override] = {}
     holidays: HolidayAdjustments = HolidayAdjustments()
     escalation: EscalationChains = EscalationChains()
+    #: Per region, the SKPDs a complaint may be dispatched to (CONTRACT §4); a region not
+    #: listed here accepts any SKPD code.
+    skpds: dict[DirectoryCode, SkpdDirectory] = {}
+    contacts: dict[str, dict[Name, Contact]] = {}
+    webhooks: dict[Name, Webhook] = {}
+    #: ``None`` (no section): no quiet hours and no digest, each notice goes out at once.
+    notify: NotifySettings | None = None
+    #: Per region: e.g. ``{"HSU": {"complaints_per_month": 40}}`` (intake report).
+    targets: dict[str, RegionTargets] = {}
 
     # Derived once after validation; private attributes may be set on frozen models.
     _calendar: WorkingCalendar = PrivateAttr()
@@ -199,6 +304,92 @@ class Policy(BaseModel):
             listed = ", ".join(repr(key) for key in bad)
             raise ValueError(f"keys must look like 'REGION/SKPD', got {listed}")
         return entries
+
+    @field_validator("skpds", mode="before")
+    @classmethod
+    def _directory_forms(cls, value: object) -> object:
+        """Accept a list of codes as well as a mapping of code to name, per region.
+
+        ``{HSU: [PUPR, DINKES]}`` and ``{HSU: {PUPR: "Dinas ..."}}`` both become a mapping;
+        a code listed twice or an empty list is an error naming the region.
+        """
+        if not isinstance(value, dict):
+            return value
+        normalized: dict[object, object] = {}
+        for region, entries in value.items():
+            if isinstance(entries, list | tuple):
+                counts = Counter(str(c) for c in entries)
+                repeated = sorted(c for c, n in counts.items() if n > 1)
+                if repeated:
+                    listed = ", ".join(repr(c) for c in repeated)
+                    raise ValueError(f"SKPD codes listed twice for region {region!r}: {listed}")
+                entries = dict.fromkeys(entries)
+            if isinstance(entries, dict) and not entries:
+                raise ValueError(
+                    f"the SKPD directory of region {region!r} is empty, which would refuse "
+                    "every dispatch; list its SKPDs or leave the region out"
+                )
+            normalized[region] = entries
+        return normalized
+
+    @model_validator(mode="after")
+    def _overrides_name_listed_skpds(self) -> Policy:
+        """An ``skpd`` override for a region with a directory must name a listed SKPD."""
+        bad = []
+        for key in self.skpd:
+            region, _, code = key.partition("/")
+            directory = self.skpds.get(region)
+            if directory is not None and code not in directory:
+                bad.append(key)
+        if bad:
+            listed = ", ".join(repr(key) for key in bad)
+            raise ValueError(
+                f"skpd overrides name SKPDs missing from the skpds directory: {listed}"
+            )
+        return self
+
+    @field_validator("contacts")
+    @classmethod
+    def _contact_scopes(
+        cls, entries: dict[str, dict[str, Contact]]
+    ) -> dict[str, dict[str, Contact]]:
+        """Contact scopes are ``REGION/SKPD``, ``REGION`` or ``*``; name any other key."""
+        bad = [k for k in entries if k != "*" and not _is_region_skpd(k) and not _is_code(k)]
+        if bad:
+            listed = ", ".join(repr(key) for key in bad)
+            raise ValueError(f"keys must look like 'REGION/SKPD', 'REGION' or '*', got {listed}")
+        return entries
+
+    @model_validator(mode="after")
+    def _webhooks_named(self) -> Policy:
+        """Every contact's webhook must name an entry of ``webhooks``."""
+        unknown = sorted(
+            f"contacts.{scope}.{role}.webhook={contact.webhook!r}"
+            for scope, roles in self.contacts.items()
+            for role, contact in roles.items()
+            if contact.webhook is not None and contact.webhook not in self.webhooks
+        )
+        if unknown:
+            raise ValueError(f"webhooks not defined in 'webhooks': {', '.join(unknown)}")
+        return self
+
+    def contact(self, role: str, *, region: str | None, skpd: str | None) -> Contact | None:
+        """Who holds ``role`` for a complaint: most specific scope wins.
+
+        Order: ``contacts["REGION/SKPD"]`` > ``contacts["REGION"]`` > ``contacts["*"]``;
+        ``None`` when no scope names the role.
+        """
+        scopes: list[str] = []
+        if region is not None and skpd is not None:
+            scopes.append(f"{region}/{skpd}")
+        if region is not None:
+            scopes.append(region)
+        scopes.append("*")
+        for scope in scopes:
+            found = self.contacts.get(scope, {}).get(role)
+            if found is not None:
+                return found
+        return None
 
     def model_post_init(self, context: Any, /) -> None:
         """Build the derived calendar and fingerprint."""
@@ -277,6 +468,50 @@ class Policy(BaseModel):
                 return ZoneInfo(region_policy.timezone)
         return ZoneInfo(self.defaults.timezone)
 
+    def lists_skpds(self, region: str | None) -> bool:
+        """Whether the policy has an SKPD directory for ``region``."""
+        return region is not None and region in self.skpds
+
+    def skpd_known(self, region: str | None, code: str) -> bool:
+        """Whether a complaint of ``region`` may be dispatched to SKPD ``code``.
+
+        True for every code when the region has no directory (or is ``None``).
+        """
+        if region is None:
+            return True
+        directory = self.skpds.get(region)
+        return directory is None or code in directory
+
+    def skpd_name(self, region: str | None, code: str) -> str | None:
+        """The full name of SKPD ``code`` of ``region`` from the directory, or ``None``.
+
+        With ``region=None`` (a report over every region) the name is found in any
+        region's directory, as long as the regions that list the code agree on it.
+        """
+        if region is not None:
+            return self.skpds.get(region, {}).get(code)
+        names = {d[code] for d in self.skpds.values() if d.get(code) is not None}
+        return names.pop() if len(names) == 1 else None
+
+    def with_skpds(self, region: str, directory: Mapping[str, str | None]) -> Policy:
+        """This policy with ``region``'s SKPD directory set (validated like the file's)."""
+        data = self.model_dump()
+        data["skpds"] = {**data["skpds"], region: dict(directory)}
+        return Policy.model_validate(data)
+
+    def listed_skpds(self) -> frozenset[str]:
+        """Every SKPD code of every region's directory."""
+        return frozenset(code for directory in self.skpds.values() for code in directory)
+
+    def listed_regions(self) -> frozenset[str]:
+        """Every region the policy names (``regions`` and ``skpds``)."""
+        return frozenset(self.regions) | frozenset(self.skpds)
+
+    def monthly_intake_target(self, region: str) -> int | None:
+        """The region's target of complaints received per month, or ``None`` if unset."""
+        entry = self.targets.get(region)
+        return None if entry is None else entry.complaints_per_month
+
     def escalation_target(self, clock: ClockName, level: int) -> str:
         """Who is notified at escalation ``level`` (1..3) of ``clock``.
 
@@ -286,6 +521,11 @@ class Policy(BaseModel):
             raise ValueError(f"escalation level must be 1, 2 or 3, got {level}")
         chain = self.escalation.get(clock)
         return chain[min(level, len(chain)) - 1]
+
+
+def _is_code(key: str) -> bool:
+    """Whether ``key`` is a plain region code (no slash, no blanks)."""
+    return bool(key) and "/" not in key and not any(ch.isspace() for ch in key)
 
 
 def _is_region_skpd(key: str) -> bool:

@@ -139,3 +139,9 @@ def test_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b"defaults: {timezone: \xff}\n")
     with pytest.raises(PolicyError, match="cannot read"):
         load_policy(path)
+
+
+def test_unknown_key_inside_the_directory_section_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "skpds:\n  HSU: {PUPR: {nama: Dinas PUPR}}\n")
+    with pytest.raises(PolicyError, match=r"skpds\.HSU\.PUPR"):
+        load_policy(path)

@@ -310,3 +310,130 @@ def test_a_recreated_topic_fails_loudly_instead_of_dropping_records(store: Store
     assert info.value.context["command_id"] == "c-submit-HSU-2"
     assert store.complaint("HSU-2") is None
     assert store.progress(TOPIC, [0])[0].next_offset == 3
+
+
+def _transitions_total(source: str, dest: str) -> float:
+    from engine.metrics import REGISTRY
+
+    labels = {"from_state": source, "to_state": dest}
+    return REGISTRY.get_sample_value("laporflow_transitions_total", labels) or 0.0
+
+
+def test_defer_and_resume_are_not_transitions_and_an_implicit_resume_is_an_event(
+    store: Store,
+) -> None:
+    records = lifecycle("HSU-1")[:2]  # submitted, verified
+    pause = [
+        command("defer", "HSU-1", T0 + timedelta(hours=2), "admin", {"reason": "anggaran"}),
+        command("resume", "HSU-1", T0 + timedelta(hours=3), "admin", {}),
+        command("defer", "HSU-1", T0 + timedelta(hours=4), "admin", {"reason": "x"}, n="2"),
+        command("dispatch", "HSU-1", T0 + timedelta(hours=5), "admin", {"skpd": "DINKES"}),
+    ]
+    records += [Rec(TOPIC, 0, 2 + i, b"HSU-1", v) for i, v in enumerate(pause)]
+    before = _transitions_total("verified", "verified")
+    dispatched = _transitions_total("verified", "dispatched")
+    assert processor(store).process(records).count("applied") == 6
+    assert _transitions_total("verified", "verified") == before
+    assert _transitions_total("verified", "dispatched") == dispatched + 1
+    history = store.history("HSU-1")
+    assert [(e.type, e.seq) for e in history] == [
+        ("complaint.submitted", 1),
+        ("complaint.verified", 2),
+        ("complaint.deferred", 3),
+        ("complaint.resumed", 4),
+        ("complaint.deferred", 5),
+        ("complaint.resumed", 6),
+        ("complaint.dispatched", 7),
+    ]
+
+
+# --- policy changes reach running clocks (CONTRACT §4) -------------------------------------
+
+HOLIDAY = Policy.model_validate({"holidays": {"add": ["2026-04-08"]}})
+
+
+def test_a_policy_change_reschedules_running_clocks_once(store: Store) -> None:
+    # HSU-3 was dispatched two weeks earlier: its follow_up clock is breached by the time
+    # HSU-1 and HSU-2 are dispatched (Monday 04-06, due 04-13 under the default policy).
+    early = [
+        Rec(TOPIC, 0, r.offset, r.key, (r.value or b"").replace(b"2026-04-06", b"2026-03-23"))
+        for r in lifecycle("HSU-3")
+    ]
+    records = early + lifecycle("HSU-1", start=3) + lifecycle("HSU-2", start=6)
+    processor(store).process(records)
+    before = {cid: store.complaint(cid) for cid in ("HSU-1", "HSU-2", "HSU-3")}
+    assert before["HSU-3"] is not None
+    assert before["HSU-3"].clocks["follow_up"].breached_at is not None
+    now = datetime(2026, 4, 7, 1, tzinfo=UTC)
+    reshed = Processor(store, policy=HOLIDAY, clock=lambda: now)
+    assert reshed.reschedule_running_clocks(page_size=1) == 2
+    for cid in ("HSU-1", "HSU-2"):
+        event = store.history(cid)[-1]
+        assert (event.type, event.seq) == ("complaint.sla_rescheduled", 4)
+        assert event.payload["old_deadline"] == "2026-04-13T23:59:59+08:00"
+        assert event.payload["deadline"] == "2026-04-14T23:59:59+08:00"
+        after = store.complaint(cid)
+        assert after is not None
+        assert after.clocks["follow_up"].deadline == datetime(2026, 4, 14, 23, 59, 59, tzinfo=WITA)
+    assert store.complaint("HSU-3") == before["HSU-3"]  # the breach stays
+    published = [r for r in store.pending_outbox(100) if b"sla_rescheduled" in (r.value or b"")]
+    assert len(published) == 2
+    # Once: a second start under the same policy writes nothing.
+    assert reshed.reschedule_running_clocks() == 0
+    assert len(store.history("HSU-1")) == 4
+    # The stored next firing instant moved too: 04-14 00:30 breaches nothing any more.
+    swept = Processor(
+        store, policy=HOLIDAY, clock=lambda: datetime(2026, 4, 13, 16, 30, tzinfo=UTC)
+    )
+    fired = swept.sweep([0], topic=TOPIC)
+    assert not [e for e in fired.events if e.type == "complaint.sla_breached"]
+
+
+def _limited_run(store: Store, sweep_limit: int) -> dict[str, list[tuple[str, int | None]]]:
+    deadline = datetime(2026, 4, 13, 23, 59, 59, tzinfo=WITA)
+    proc = Processor(
+        store,
+        policy=Policy.default(),
+        clock=lambda: datetime(2026, 5, 1, tzinfo=UTC),
+        sweep_limit=sweep_limit,
+    )
+    # HSU-3 is dispatched half an hour later: its warning is due last of the three.
+    third = [
+        Rec(r.topic, r.partition, r.offset, r.key, (r.value or b"").replace(b"T11:00", b"T11:30"))
+        for r in lifecycle("HSU-3", start=6)
+    ]
+    proc.process(lifecycle("HSU-1") + lifecycle("HSU-2", start=3) + third)
+    # A new complaint stamped after the three deadlines moves the watermark past them;
+    # the sweep of this batch fires at most ``sweep_limit`` stored complaints.
+    late = deadline + timedelta(hours=1)
+    submit = command("submit", "HSU-4", late, "complainant", SUBMIT)
+    proc.process([Rec(TOPIC, 0, 9, b"HSU-4", submit)])
+    breached = sum(
+        "complaint.sla_breached" in _types(store, cid) for cid in ("HSU-1", "HSU-2", "HSU-3")
+    )
+    assert breached == min(sweep_limit, 3)
+    # HSU-3's follow_up, stamped before its deadline, arrives after that: its timers
+    # due before the watermark fire first, though no sweep reached it.
+    early = _follow_up("HSU-3", deadline - timedelta(hours=1))
+    proc.process([Rec(TOPIC, 0, 10, b"HSU-3", early)])
+    while proc.sweep([0], topic=TOPIC).events:  # caught up: the backlog fires, page by page
+        pass
+    return {
+        cid: [(e.type, e.seq) for e in store.history(cid)] for cid in ("HSU-1", "HSU-2", "HSU-3")
+    }
+
+
+def test_the_sweep_limit_never_changes_the_events(tmp_path: Path) -> None:
+    stores = []
+    for name in ("limited", "unlimited"):
+        s = Store(f"sqlite:///{tmp_path / name}.db")
+        s.migrate()
+        stores.append(s)
+    limited, unlimited = _limited_run(stores[0], 1), _limited_run(stores[1], 2000)
+    assert limited == unlimited
+    assert [t for t, _ in limited["HSU-3"][3:7]] == [
+        "complaint.sla_warning",
+        "complaint.sla_breached",
+        "complaint.escalated",
+        "complaint.followed_up",
+    ]

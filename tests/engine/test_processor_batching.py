@@ -6,7 +6,8 @@ hold several complaints on one or two partitions, with lifecycles that start, pa
 stop and breach clocks, commands that arrive out of time order, rejected commands,
 re-sent records, and gaps long enough to cross deadlines, escalations and auto-closes.
 The 7-record run also caps the sweep at one complaint, so a partition's backlog of due
-timers outlives its batch.
+timers outlives its batch; it is drained at the end, at the final watermark, as the
+engine's next polls would.
 """
 
 from __future__ import annotations
@@ -135,6 +136,19 @@ def _run(template: Path, records: list[Rec], batch: int, sweep_limit: int) -> di
             proc = Processor(store, policy=POLICY, clock=lambda: NOW, sweep_limit=sweep_limit)
             for start in range(0, len(records), batch):
                 proc.process(records[start : start + batch])
+            # A capped sweep leaves a backlog of due timers (the engine's next polls fire
+            # it). Drain it at each partition's final watermark, without moving it.
+            for partition, progress in store.progress(
+                TOPIC, {r.partition for r in records}
+            ).items():
+                watermark = progress.watermark
+                if watermark is None:
+                    continue  # nothing applied there: no clock runs
+                drain = Processor(
+                    store, policy=POLICY, clock=lambda w=watermark: w, sweep_limit=sweep_limit
+                )
+                while drain.sweep([partition], topic=TOPIC).events:
+                    pass
             out: dict[str, Any] = {}
             for cid in sorted({(r.key or b"").decode() for r in records}):
                 history = store.history(cid)

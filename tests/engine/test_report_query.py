@@ -31,6 +31,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import inspect, text
 
 from engine.report_query import (
     FollowUpSpan,
@@ -39,6 +40,7 @@ from engine.report_query import (
     Window,
     fetch_report_facts,
     period_windows,
+    report_queries,
 )
 from engine.store import Store
 from tests.engine.test_report import WITA, Cmd, apply, at, dispatched, follow_up
@@ -233,6 +235,25 @@ def test_a_region_filter_applies_to_events_and_open_breaches(store: Store) -> No
     assert facts(store, april(1), april(30), region="HSU") == facts(store, april(1), april(30))
 
 
+def test_only_the_auto_close_timer_counts_as_auto_closed(empty_url: str) -> None:
+    # A system actor that is not the auto-close timer (e.g. a sync from LAPOR!) settles,
+    # but is not an auto-close.
+    store = Store(empty_url)
+    store.migrate()
+    apply(
+        store,
+        [
+            *dispatched("HSU-A1", "DLH"),
+            follow_up("HSU-A1", 7),
+            Cmd(at(8, 9), "resolve", "HSU-A1", "system", {"note": "Selesai di LAPOR!"}),
+        ],
+        now=at(8, 12),
+    )
+    (counts,) = facts(store).counts
+    assert (counts.skpd, counts.settled, counts.auto_closed) == ("DLH", 1, 0)
+    store.close()
+
+
 # --- periods in several time zones ------------------------------------------------------
 
 ACEH_WIB = Policy.model_validate({"regions": {"ACEH": {"timezone": "Asia/Jakarta"}}})
@@ -255,6 +276,7 @@ def test_period_windows_per_time_zone() -> None:
         Window(None, ("ACEH",), datetime(2026, 4, 6, tzinfo=wita), None),
     )
     assert period_windows(Policy.default()) == (Window(None, (), None, None),)
+    assert period_windows(ACEH_WIB) == (Window(None, (), None, None),)  # no dates: no zones
     # A region listed with the default zone shares the default window.
     same = Policy.model_validate({"regions": {"HSU": {"timezone": "Asia/Makassar"}}})
     assert period_windows(same, until=until) == (
@@ -315,4 +337,57 @@ def test_each_region_is_cut_at_its_own_midnight(empty_url: str) -> None:
     assert received(april(6), april(6), region="HSU") == 1
     # Under one zone for both (the default policy), both fall on 04-06.
     assert sum(c.received for c in facts(store, april(6), april(6)).counts) == 2
+    store.close()
+
+
+# --- query plans ---------------------------------------------------------------------
+
+
+#: The period range, and the two per-complaint probes (by type and SKPD, or by seq).
+EVENT_INDEXES = ("ix_events_type_occurred", "ix_events_complaint_type", "uq_events_complaint_seq")
+
+
+@pytest.mark.integration
+def test_every_period_query_reaches_events_through_the_period_index(
+    pg_database_url: str,
+) -> None:
+    """On PostgreSQL, each query finds the period's events by ``(type, occurred_at)``.
+
+    Sequential scans are disabled, so the plan shows the index path the planner has for
+    each table access; on a table this small it would otherwise scan. Every access to
+    ``events`` must be either the period range on ``ix_events_type_occurred`` or a
+    per-complaint probe: nothing reads the whole history.
+    """
+    store = Store(pg_database_url)
+    store.migrate()
+    apply(store, settlement_history(), now=NOW)
+    windows = period_windows(ACEH_WIB, since=april(1), until=april(30))
+    with store.connect("explain") as conn:
+        conn.execute(text("SET enable_seqscan = off"))
+        queries = report_queries("postgresql", windows)
+        for name in ("received", "escalations", "settled"):
+            sql = getattr(queries, name).compile(conn, compile_kwargs={"literal_binds": True})
+            plan = "\n".join(conn.execute(text(f"EXPLAIN {sql}")).scalars())
+            assert "Seq Scan" not in plan, (name, plan)
+            period_scans = [line for line in plan.splitlines() if "ix_events_type_occurred" in line]
+            assert period_scans, (name, plan)
+            conds = [
+                line
+                for line in plan.splitlines()
+                if "Index Cond" in line and "occurred_at >=" in line and "occurred_at <" in line
+            ]
+            assert conds, (name, plan)
+            for line in plan.splitlines():
+                if " on events " in line:
+                    assert any(index in line for index in EVENT_INDEXES), (name, plan)
+    store.close()
+
+
+def test_the_schema_has_the_report_index(empty_url: str) -> None:
+    """Migration 0004_report creates the per-complaint probe index on both backends."""
+    store = Store(empty_url)
+    store.migrate()
+    indexes = {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("events")}
+    assert indexes["ix_events_complaint_type"] == ["complaint_id", "type", "skpd", "seq"]
+    assert indexes["ix_events_type_occurred"] == ["type", "occurred_at"]
     store.close()

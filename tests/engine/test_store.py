@@ -359,3 +359,192 @@ def test_clock_rows_carry_their_instants(store: Store) -> None:
     assert row.next_fire_at == clock.warning_at
     assert row.deadline == clock.deadline
     assert row.skpd == "DINKES"
+
+
+def test_label_values_are_admitted_up_to_the_limit_in_order(store: Store) -> None:
+    assert store.admitted_label_values("skpd", 3) == []
+    assert store.admit_label_values("skpd", ["B", "A", "B"], 3) == ["B", "A"]
+    # Known values are not admitted twice; only one slot was left.
+    assert store.admit_label_values("skpd", ["A", "C", "D"], 3) == ["B", "A", "C"]
+    assert store.admit_label_values("skpd", ["E"], 3) == ["B", "A", "C"]
+    assert store.admitted_label_values("skpd", 3) == ["B", "A", "C"]
+    # Labels are independent; a lower limit keeps the first admitted.
+    assert store.admit_label_values("region", ["HSU"], 3) == ["HSU"]
+    assert store.admitted_label_values("skpd", 2) == ["B", "A"]
+    assert store.admit_label_values("skpd", ["F"], 2) == ["B", "A"]
+    assert store.admitted_label_values("skpd", 10) == ["B", "A", "C"]
+
+
+def test_concurrent_admissions_never_exceed_the_limit(empty_url: str) -> None:
+    import threading
+
+    first = Store(empty_url)
+    first.migrate()
+    stores = [first, Store(empty_url), Store(empty_url), Store(empty_url)]
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def admit(s: Store, n: int) -> None:
+        try:
+            for i in range(10):
+                results.append(s.admit_label_values("skpd", [f"S{n}-{i}", f"T{n}-{i}"], 25))
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=admit, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    admitted = first.admitted_label_values("skpd", 1000)
+    for s in stores:
+        s.close()
+    if errors:
+        raise errors[0]
+    assert len(admitted) == 25
+    assert all(len(r) <= 25 for r in results)
+    # Every answer is a prefix of the final admission order.
+    assert all(r == admitted[: len(r)] for r in results)
+
+
+# --- outbox claims, parking and pruning (issue 7) -------------------------------------
+
+
+def _outbox_rows(store: Store, partitions: list[int | None]) -> list[int]:
+    store.write(
+        BatchWrite(
+            outbox=[
+                OutboxRecord("lapor.events", f"K-{i}".encode(), f"v{i}".encode(), partition=p)
+                for i, p in enumerate(partitions)
+            ]
+        )
+    )
+    return [r.id or 0 for r in store.pending_outbox(100)]
+
+
+def test_claim_keeps_only_the_given_partitions_in_write_order(store: Store) -> None:
+    ids = _outbox_rows(store, [0, 1, 2, None, 1])
+    with store.claim_outbox({1}, 10) as claim:
+        assert [r.value for r in claim.records] == [b"v1", b"v4"]
+        assert {r.partition for r in claim.records} == {1}
+    # Rows with no partition (written before revision 0003) go with partition 0.
+    with store.claim_outbox({0, 2}, 10) as claim:
+        assert [r.value for r in claim.records] == [b"v0", b"v2", b"v3"]
+    with store.claim_outbox(set(), 10) as claim:
+        assert claim.records == []
+    with store.claim_outbox(None, 2) as claim:
+        assert [r.id for r in claim.records] == ids[:2]
+
+
+def test_a_claim_marks_what_it_published_and_parks_what_kafka_refused(store: Store) -> None:
+    ids = _outbox_rows(store, [0, 0, 0])
+    with store.claim_outbox({0}, 10) as claim:
+        claim.published.append(ids[0])
+        claim.parked[ids[1]] = "MessageSizeTooLargeError: too big"
+    assert [r.id for r in store.pending_outbox(10)] == [ids[2]]
+    assert store.outbox_pending_count() == 1
+    assert store.outbox_parked_count() == 1
+    (parked,) = store.parked_outbox()
+    assert (parked.id, parked.key, parked.size, parked.partition) == (ids[1], b"K-1", 2, 0)
+    assert parked.reason.startswith("MessageSizeTooLargeError")
+    assert parked.parked_at.tzinfo is not None
+    assert [p.id for p in store.parked_outbox("K-1")] == [ids[1]]
+    assert store.parked_outbox("K-0") == []
+    # A claim that ends in an exception marks nothing.
+    with pytest.raises(RuntimeError), store.claim_outbox({0}, 10) as claim:
+        claim.published.append(ids[2])
+        raise RuntimeError("relay died")
+    assert store.outbox_pending_count() == 1
+    assert store.unpark_outbox() == 1
+    assert [r.id for r in store.pending_outbox(10)] == [ids[1], ids[2]]
+    assert store.outbox_parked_count() == 0
+
+
+def test_prune_deletes_old_published_rows_in_batches(store: Store) -> None:
+    ids = _outbox_rows(store, [0, 0, 0, 0, 0])
+    store.mark_published(ids[:4])
+    store.park_outbox(ids[4], "refused")
+    future = datetime.now(UTC) + timedelta(days=8)
+    # Nothing is older than the cutoff yet.
+    assert store.prune_outbox(datetime.now(UTC) - timedelta(days=7), limit=10) == 0
+    assert store.prune_outbox(future, limit=3) == 3
+    assert store.prune_outbox(future, limit=3) == 1
+    assert store.prune_outbox(future, limit=3) == 0
+    # Parked rows stay for the operator; they were never published.
+    assert store.outbox_parked_count() == 1
+    with store.engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        from engine.schema import outbox_table
+
+        assert conn.execute(select(func.count()).select_from(outbox_table)).scalar_one() == 1
+
+
+@pytest.mark.integration
+def test_postgres_claims_never_share_a_partition(pg_database_url: str) -> None:
+    store = Store(pg_database_url)
+    store.migrate()
+    try:
+        _outbox_rows(store, [0, 1, 2, 1])
+        with store.claim_outbox({0, 1}, 10) as first:
+            assert first.partitions == frozenset({0, 1})
+            # A second relay (another engine during a rebalance) skips what is held.
+            with store.claim_outbox({0, 1, 2}, 10) as second:
+                assert second.partitions == frozenset({2})
+                assert [r.value for r in second.records] == [b"v2"]
+                second.published.extend(r.id or 0 for r in second.records)
+            first.published.extend(r.id or 0 for r in first.records)
+        # Released at the end of the claim; the rows were marked in the same transaction.
+        with store.claim_outbox({0, 1, 2}, 10) as third:
+            assert third.partitions == frozenset({0, 1, 2})
+            assert third.records == []
+        assert store.outbox_pending_count() == 0
+    finally:
+        store.close()
+
+
+def test_upgrade_to_0003_places_pending_outbox_rows(empty_url: str) -> None:
+    from importlib.resources import files
+
+    from alembic import command as alembic_command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    old = Store(empty_url)
+    config = Config()
+    config.set_main_option("script_location", str(files("engine") / "migrations"))
+    with old.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic_command.upgrade(config, "0002")
+    with old.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO complaints (complaint_id, workflow, workflow_version, state, seq,"
+                " region, category, partition, escalation_level, created_at, updated_at, data)"
+                " VALUES ('HSU-1', 'complaint', 1, 'submitted', 1, 'HSU', 'x', 4, 0,"
+                " '2026-03-02 01:15:00+00:00', '2026-03-02 01:15:00+00:00', '{}')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO events (event_id, complaint_id, seq, type, occurred_at,"
+                " recorded_at, causation_id, body) VALUES ('e-1', 'HSU-1', 1,"
+                " 'complaint.submitted', '2026-03-02 01:15:00+00:00',"
+                " '2026-03-02 01:15:00+00:00', 'c-1', '{}')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO outbox (topic, key, value, headers, event_id, created_at,"
+                " published) VALUES"
+                " ('lapor.events', NULL, NULL, '[]', 'e-1', '2026-03-02 01:15:00+00:00', false),"
+                " ('lapor.dlq', NULL, NULL, :h, NULL, '2026-03-02 01:15:00+00:00', false),"
+                " ('lapor.dlq', NULL, NULL, '[]', NULL, '2026-03-02 01:15:00+00:00', false)"
+            ),
+            {"h": '[["error", "not_json"], ["source_partition", "5"]]'},
+        )
+    old.migrate()
+    with old.engine.connect() as conn:
+        placed = conn.execute(text("SELECT partition FROM outbox ORDER BY id")).scalars().all()
+    assert placed == [4, 5, None]
+    old.close()

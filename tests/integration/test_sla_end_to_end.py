@@ -296,13 +296,15 @@ def make_engine(
     engines: list[Engine] = []
     drops: list[Callable[[], None]] = []
 
-    def build(now: datetime, *, partitions: int = 1, policy: str | None = None) -> Engine:
+    def build(
+        now: datetime, *, partitions: int = 1, policy: str | None = None, **extra: Any
+    ) -> Engine:
         if engines:
             url, drop = _create_database(postgres_url)
             drops.append(drop)
         else:
             url = pg_database_url
-        settings = _settings(kafka_bootstrap, url, partitions, policy=policy)
+        settings = _settings(kafka_bootstrap, url, partitions, policy=policy, **extra)
         clock = FakeClock(now)
         runtime = EngineRuntime(settings, clock=clock, serve_http=False)
         # Sweep on every idle poll instead of once a second, and poll briefly: only
@@ -670,8 +672,12 @@ def test_backfill_gives_the_same_sla_events_as_live(
     _, records = generate(seed=11, complaints=40, start=date(2026, 1, 5), days=20)
     final = wita("2026-04-30 08:00:00")  # past every deadline and escalation of the data
 
-    # (a) live: the wall clock follows the feed, chunk by chunk.
-    live: Engine = make_engine(records[0].issued_at, partitions=2)
+    # (a) live: the wall clock follows the feed, chunk by chunk. When it trails the feed
+    # it is up to days behind the commands it reads: allow that much future skew, or
+    # they would be invalid (issued_at_out_of_range), which is not what this compares.
+    live: Engine = make_engine(
+        records[0].issued_at, partitions=2, max_future_skew=timedelta(days=366)
+    )
     chunk = 30
     for start in range(0, len(records), chunk):
         feed(live, records[start : start + chunk])
@@ -776,3 +782,35 @@ def test_invalid_policy_file_stops_the_engine_before_consuming(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone()
     assert tables == (0,)
+
+
+def test_a_policy_change_reaches_running_clocks_at_the_next_start(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    running, breached = "HSU-2026-000701", "HSU-2026-000702"
+    e: Engine = make_engine(wita("2026-04-06 12:00:00"))
+    e.send(
+        *dispatched(breached, "2026-03-23 09:00:00", "2026-03-23 10:00:00", "DINKES"),
+        *dispatched(running, "2026-04-06 09:00:00", "2026-04-06 10:00:00", "DINKES"),
+    )
+    e.settle()
+    assert e.status(running)["clocks"]["follow_up"]["deadline"] == "2026-04-13T23:59:59+08:00"
+    assert e.status(breached)["clocks"]["follow_up"]["breached"]
+    # The operator adds a regional holiday on Wednesday 04-08 and restarts the engine.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('holidays: {add: ["2026-04-08"]}\n', encoding="utf-8")
+    e.runtime.shutdown()
+    settings = e.settings.model_copy(update={"policy": str(policy)})
+    e.runtime = EngineRuntime(settings, clock=e.clock, serve_http=False)
+    assert e.runtime.rescheduled == 1
+    e.runtime.relay.drain()
+    assert e.status(running)["clocks"]["follow_up"]["deadline"] == "2026-04-14T23:59:59+08:00"
+    last = e.timeline(running)[-1]
+    assert (last["type"], last["seq"]) == ("complaint.sla_rescheduled", 4)
+    assert last["payload"]["old_deadline"] == "2026-04-13T23:59:59+08:00"
+    assert last["payload"]["deadline"] == "2026-04-14T23:59:59+08:00"
+    assert e.timeline(breached)[-1]["type"] != "complaint.sla_rescheduled"
+    # A second start under the same policy reschedules nothing.
+    e.runtime.shutdown()
+    e.runtime = EngineRuntime(settings, clock=e.clock, serve_http=False)
+    assert e.runtime.rescheduled == 0

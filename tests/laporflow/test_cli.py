@@ -373,3 +373,85 @@ def test_report_table_shows_zero_working_days(runner: CliRunner, notes_db: str) 
     (line,) = [line for line in result.stdout.splitlines() if "│ PUPR" in line]
     cells = [c.strip() for c in line.split("│")[1:-1]]
     assert cells[4:6] == ["0", "0"]  # median HK, p90 HK
+
+
+def test_report_table_shows_skpd_names_from_the_directory(
+    runner: CliRunner, db_url: str, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("skpds:\n  HSU: {DINKES: Dinas Kesehatan, PUPR: null}\n")
+    result = invoke(runner, db_url, "report", "--region", "HSU", "--policy", str(policy))
+    assert result.exit_code == 0, result.output
+    first_cells = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│" in line]
+    assert first_cells == ["DINKES Dinas Kesehatan", "PUPR"]  # PUPR: listed without a name
+    without = invoke(runner, db_url, "report", "--region", "HSU")
+    assert "Kesehatan" not in without.stdout
+
+
+# --- report --intake / --liaisons (CONTRACT §9) -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def admin_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """The history of tests/engine/admin_history.py, with its policy as a file."""
+    from tests.engine import admin_history
+
+    folder = tmp_path_factory.mktemp("cli-admin")
+    url = f"sqlite:///{folder / 'admin.db'}"
+    store = Store(url)
+    store.migrate()
+    admin_history.apply(store, admin_history.history())
+    store.close()
+    policy = folder / "policy.yaml"
+    policy.write_text(
+        "regions: {ACEH: {timezone: Asia/Jakarta}}\n"
+        "targets: {HSU: {complaints_per_month: 3}, BJM: {complaints_per_month: 2}}\n"
+    )
+    return url, policy
+
+
+def test_report_intake_json_and_table(runner: CliRunner, admin_db: tuple[str, Path]) -> None:
+    url, policy = admin_db
+    args = ["report", "--intake", "--region", "HSU", "--since", "2026-03-01"]
+    result = invoke(runner, url, *args, "--until", "2026-04-30", "--json", "--policy", str(policy))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [
+        {
+            "region": "HSU",
+            "month": "2026-03",
+            "received": 1,
+            "target": 3,
+            "partial": False,
+            "by_channel": {"web": 1},
+        },
+        {
+            "region": "HSU",
+            "month": "2026-04",
+            "received": 3,
+            "target": 3,
+            "partial": False,
+            "by_channel": {"sms": 1, "web": 2},
+        },
+    ]
+    result = invoke(runner, url, *args, "--until", "2026-04-15", "--policy", str(policy))
+    assert result.exit_code == 0, result.output
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in result.stdout.splitlines()]
+    assert ["HSU", "2026-04 (part)", "3", "3", "100%", "sms 1, web 2"] in cells
+    assert ["HSU", "2026-03", "1", "3", "33%", "web 1"] in cells
+
+
+def test_report_liaisons_json_and_table(runner: CliRunner, admin_db: tuple[str, Path]) -> None:
+    url, policy = admin_db
+    result = invoke(runner, url, "report", "--liaisons", "--region", "HSU", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["skpd"], r["officers"], r["changes"], r["current"]) for r in rows] == [
+        ("DINKES", ["ani", "budi"], 2, "ani"),
+        ("PUPR", ["citra"], 0, "citra"),
+    ]
+    assert rows[0]["current_since"] == "2026-04-09T02:00:00+00:00"
+    result = invoke(runner, url, "report", "--liaisons", "--policy", str(policy))
+    assert result.exit_code == 0, result.output
+    assert "ani, budi" in result.stdout
+    result = invoke(runner, url, "report", "--liaisons", "--intake")
+    assert result.exit_code == 2

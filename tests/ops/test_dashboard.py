@@ -1,4 +1,8 @@
-"""The Grafana dashboard, the alert rules and the docker-compose stack against the engine.
+"""The Grafana dashboards, the alert rules and the docker-compose stack against the engine.
+
+Two dashboards: the SRE view (``laporflow-sre.json``: throughput, latency, lag, outbox,
+dead letters, timer sweep) and the admin view (``laporflow-admin.json``: complaints,
+breaches, escalations and follow-up durations per SKPD, with region and SKPD variables).
 
 Static: every metric a dashboard panel, a template variable, an alert rule or an alert
 unit test names is one the engine exports (engine.metrics.REGISTRY), and the compose
@@ -6,8 +10,8 @@ file's references (bind mounts, build context, ports, provisioning paths) hold.
 
 Live (``integration``): a real Prometheus server (Debian's ``/usr/bin/prometheus``)
 scrapes a real engine that consumed real commands from Kafka into PostgreSQL, and every
-panel expression of the dashboard must return data through the Prometheus HTTP API; the
-alert rules must evaluate without errors on that data.
+panel expression of both dashboards must return data through the Prometheus HTTP API;
+the alert rules must evaluate without errors on that data.
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ from engine.metrics import REGISTRY
 from engine.policy_file import load_policy
 
 REPO = Path(__file__).resolve().parents[2]
-DASHBOARD = REPO / "ops" / "grafana" / "dashboards" / "laporflow.json"
+DASHBOARD_DIR = REPO / "ops" / "grafana" / "dashboards"
+SRE_DASHBOARD = DASHBOARD_DIR / "laporflow-sre.json"
+ADMIN_DASHBOARD = DASHBOARD_DIR / "laporflow-admin.json"
+DASHBOARDS = (SRE_DASHBOARD, ADMIN_DASHBOARD)
 ALERTS = REPO / "ops" / "prometheus" / "alerts.yml"
 ALERTS_TEST = REPO / "ops" / "prometheus" / "alerts_test.yml"
 PROMETHEUS_CONFIG = REPO / "ops" / "prometheus" / "prometheus.yml"
@@ -51,8 +58,17 @@ GRAFANA_DASHBOARDS = REPO / "ops" / "grafana" / "provisioning" / "dashboards" / 
 METRIC_NAME = re.compile(r"\blaporflow_[a-z0-9_]+")
 ENGINE_JOB = "laporflow-engine"
 # What Grafana puts in place of the dashboard's variables, for querying Prometheus
-# directly: a short window (data exists after a few scrapes) and "All" SKPDs.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "${skpd}": ".*", "$skpd": ".*"}
+# directly: a short window (data exists after a few scrapes), "All" SKPDs and regions.
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__range": "1h",
+    "${skpd}": ".*",
+    "$skpd": ".*",
+    "${region}": ".*",
+    "$region": ".*",
+}
+#: The scrape target label the admin view's region variable reads.
+TARGET_REGION = "kalsel"
 WITA = timezone(timedelta(hours=8))
 
 
@@ -73,8 +89,8 @@ def exported_metric_names() -> set[str]:
     return names
 
 
-def dashboard() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+def dashboard(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
@@ -99,17 +115,17 @@ class PanelQuery:
         return expr
 
 
-def panel_queries() -> list[PanelQuery]:
+def panel_queries(path: Path) -> list[PanelQuery]:
     queries = []
-    for panel in _all_panels(dashboard()["panels"]):
+    for panel in _all_panels(dashboard(path)["panels"]):
         for target in panel.get("targets", []):
             queries.append(PanelQuery(panel["title"], target["refId"], target["expr"]))
     return queries
 
 
-def variable_queries() -> list[str]:
+def variable_queries(path: Path) -> list[str]:
     out = []
-    for variable in dashboard()["templating"]["list"]:
+    for variable in dashboard(path)["templating"]["list"]:
         if variable["type"] == "query":
             query = variable["query"]
             out.append(query["query"] if isinstance(query, dict) else query)
@@ -165,9 +181,10 @@ def test_registry_exports_the_contract_metrics() -> None:
     assert "laporflow_commands" not in names  # a counter is only queryable with _total
 
 
-def test_dashboard_uses_only_exported_metrics() -> None:
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_dashboard_uses_only_exported_metrics(path: Path) -> None:
     names = exported_metric_names()
-    exprs = [q.expr for q in panel_queries()] + variable_queries()
+    exprs = [q.expr for q in panel_queries(path)] + variable_queries(path)
     assert exprs
     for expr in exprs:
         used = set(METRIC_NAME.findall(expr))
@@ -185,39 +202,68 @@ def test_alert_rules_use_only_exported_metrics() -> None:
         assert metric == "up" or metric in names, f"alerts_test.yml feeds unknown {metric}"
 
 
-def test_dashboard_structure() -> None:
-    data = dashboard()
+WANTED_PANELS = {
+    SRE_DASHBOARD: (
+        "Engines up",
+        "Commands/s by outcome",
+        "Transitions/s",
+        "Published/s by topic and conflicts/s",
+        "Dead letters per minute",
+        "Batch duration p50 / p99",
+        "Timer sweep duration p50 / p99",
+        "Failed batches/s",
+        "Consumer lag per partition",
+        "Outbox pending",
+        "Timer backlog",
+    ),
+    ADMIN_DASHBOARD: (
+        "Open complaints by state",
+        "Complaints by state & SKPD",
+        "Open breaches per SKPD",
+        "SLA breaches per SKPD (per hour)",
+        "Escalations per SKPD (in the time range)",
+        "Escalations by level (per hour)",
+        "Follow-up duration p50 / p90 per SKPD",
+        "Stage duration p50 / p90 per clock",
+    ),
+}
+
+
+def test_dashboards_are_distinct_and_link_each_other() -> None:
+    sre, admin = dashboard(SRE_DASHBOARD), dashboard(ADMIN_DASHBOARD)
+    assert sre["uid"] != admin["uid"]
+    assert [link["url"] for link in sre["links"]] == [f"/d/{admin['uid']}"]
+    assert [link["url"] for link in admin["links"]] == [f"/d/{sre['uid']}"]
+    # The admin view filters every panel by region and SKPD.
+    variables = [v["name"] for v in admin["templating"]["list"]]
+    assert variables == ["datasource", "region", "skpd"]
+    for query in panel_queries(ADMIN_DASHBOARD):
+        assert 'region=~"$region"' in query.expr and 'skpd=~"$skpd"' in query.expr, query
+    # SKPDs offered are those of the chosen region(s).
+    skpd = next(v for v in admin["templating"]["list"] if v["name"] == "skpd")
+    assert "$region" in skpd["query"]["query"]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_dashboard_structure(path: Path) -> None:
+    data = dashboard(path)
     assert 36 <= data["schemaVersion"] <= 41
     assert data["uid"] and data["title"]
     panels = list(_all_panels(data["panels"]))
     ids = [p["id"] for p in panels]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
     titles = {p["title"] for p in panels}
-    for wanted in (
-        "Commands/s by outcome",
-        "Transitions/s",
-        "Complaints by state",
-        "Complaints by state & SKPD",
-        "SLA breaches per SKPD (per hour)",
-        "Open breaches per SKPD",
-        "Escalations by level (per hour)",
-        "Stage duration p50 / p90 per clock",
-        "Consumer lag per partition",
-        "Outbox pending",
-        "Timer backlog",
-        "Batch duration p50 / p99",
-        "Timer sweep duration p50 / p99",
-    ):
+    for wanted in WANTED_PANELS[path]:
         assert wanted in titles
     for panel in panels:
         grid = panel["gridPos"]
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
-        if panel["type"] == "row":
+        if panel["type"] in ("row", "text"):
             continue
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
             assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-    for query in panel_queries():
+    for query in panel_queries(path):
         assert "$" not in query.promql, f"unsubstituted variable in {query.promql!r}"
         assert query.promql.count("(") == query.promql.count(")"), query.expr
 
@@ -232,11 +278,19 @@ def test_grafana_provisioning_matches_compose() -> None:
     (prometheus,) = datasources
     assert prometheus["type"] == "prometheus"
     assert prometheus["url"] == "http://prometheus:9090"
-    # The dashboard's default data source is the provisioned one.
-    variable = next(v for v in dashboard()["templating"]["list"] if v["name"] == "datasource")
-    assert variable["current"]["value"] == prometheus["uid"]
+    # Each dashboard's default data source is the provisioned one.
+    for path in DASHBOARDS:
+        variable = next(
+            v for v in dashboard(path)["templating"]["list"] if v["name"] == "datasource"
+        )
+        assert variable["current"]["value"] == prometheus["uid"]
+    assert {p.name for p in DASHBOARD_DIR.glob("*.json")} == {p.name for p in DASHBOARDS}
     home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
-    assert home == mounts["./ops/grafana/dashboards"] + "/" + DASHBOARD.name
+    assert home == mounts["./ops/grafana/dashboards"] + "/" + ADMIN_DASHBOARD.name
+    # The admin view's region variable reads the engine target's region label.
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == ENGINE_JOB)
+    assert job["static_configs"][0]["labels"]["region"]
 
 
 def test_compose_file_parses_and_its_references_exist() -> None:
@@ -411,7 +465,12 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[int], Prometheus]]:
             "scrape_configs": [
                 {
                     "job_name": ENGINE_JOB,
-                    "static_configs": [{"targets": [f"127.0.0.1:{engine_port}"]}],
+                    "static_configs": [
+                        {
+                            "targets": [f"127.0.0.1:{engine_port}"],
+                            "labels": {"region": TARGET_REGION},
+                        }
+                    ],
                 }
             ],
         }
@@ -589,7 +648,7 @@ def test_every_dashboard_panel_returns_data_from_a_live_engine(
             time.sleep(3)  # a few 1s scrapes (and 0.5s gauge refreshes) see it
 
         results: dict[PanelQuery, list[dict[str, Any]]] = {}
-        queries = panel_queries()
+        queries = [q for path in DASHBOARDS for q in panel_queries(path)]
 
         def every_panel_has_data() -> bool:
             for query in queries:
@@ -603,6 +662,9 @@ def test_every_dashboard_panel_returns_data_from_a_live_engine(
                 print(f"{query.panel} [{query.ref_id}]: {query.promql}")
                 for series in results.get(query, []):
                     print(f"    {series['metric']} = {series['value'][1]}")
+        # The admin view's region variable has the target's region to offer.
+        regions = prometheus.query("count by (region) (laporflow_complaints)")
+        assert [r["metric"].get("region") for r in regions] == [TARGET_REGION]
         empty = [f"{q.panel} [{q.ref_id}]" for q in queries if not results[q]]
         assert not empty, f"panels without data: {empty}"
         nan = [f"{q.panel} [{q.ref_id}]" for q in queries if not _has_number(results[q])]
@@ -638,3 +700,31 @@ def test_every_dashboard_panel_returns_data_from_a_live_engine(
 
 def _has_number(result: list[dict[str, Any]]) -> bool:
     return any(math.isfinite(float(series["value"][1])) for series in result)
+
+
+def test_compose_serve_service() -> None:
+    services = compose()["services"]
+    serve = services["serve"]
+    engine = services["engine"]
+    # The engine's image, running `laporflow serve`.
+    assert serve["image"] == engine["image"]
+    assert serve["command"] == ["serve"]
+    env = serve["environment"]
+    assert env["LAPORFLOW_DATABASE_URL"] == engine["environment"]["LAPORFLOW_DATABASE_URL"]
+    assert env["LAPORFLOW_API_HOST"] == "0.0.0.0"
+    port = int(env["LAPORFLOW_API_PORT"])
+    assert any(
+        str(p).startswith("127.0.0.1:") and str(p).endswith(f":{port}") for p in serve["ports"]
+    )
+    # No default token: compose refuses to start without one.
+    assert env["LAPORFLOW_API_TOKEN"].startswith("${LAPORFLOW_API_TOKEN:?")
+    # The same policy file as the engine (time zones, intake targets).
+    mounts = {target: source for source, target in _bind_mounts(serve)}
+    engine_mounts = {target: source for source, target in _bind_mounts(engine)}
+    assert (
+        mounts[env["LAPORFLOW_POLICY"]] == engine_mounts[engine["environment"]["LAPORFLOW_POLICY"]]
+    )
+    assert serve["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert f"127.0.0.1:{port}/healthz" in " ".join(serve["healthcheck"]["test"])
+    # The image holds the web app (templates and static files are package data).
+    assert "COPY webapp ./webapp" in DOCKERFILE.read_text(encoding="utf-8")

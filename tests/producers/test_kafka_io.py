@@ -56,6 +56,16 @@ class _Recorder:
 
     def create_topics(self, *_: Any, **__: Any) -> None: ...
 
+    def describe_configs(self, resources: list[Any], **_: Any) -> dict[str, Any]:
+        limit = {"max.message.bytes": {"value": "1048588"}}
+        return {"topic": {r.name: limit for r in resources}}
+
+    def alter_configs(self, *_: Any, **__: Any) -> dict[str, Any]:
+        return {}
+
+    def describe_cluster(self) -> dict[str, Any]:
+        return {"brokers": [{"node_id": 1}]}
+
     def close(self, *_: Any, **__: Any) -> None: ...
 
 
@@ -63,7 +73,7 @@ class _Recorder:
 def made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     made: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(producers.kafka_io, "KafkaProducer", _Recorder("producer", made))
-    monkeypatch.setattr(producers.kafka_io, "KafkaAdminClient", _Recorder("admin", made))
+    monkeypatch.setattr(producers.kafka_io, "_Admin", _Recorder("admin", made))
     monkeypatch.setattr(consumers.commands, "KafkaConsumer", _Recorder("consumer", made))
     return made
 
@@ -121,8 +131,10 @@ def test_engine_runtime_passes_security_to_every_client(
         monkeypatch.setenv(name, value)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'e.db'}")  # type: ignore[arg-type]
     runtime = EngineRuntime(settings, serve_http=False, relay_process=False)
+    assert runtime.kafka_probe.reachable()  # the readiness probe's own admin client
     runtime.store.close()
     kinds = sorted(kind for kind, _ in made)
-    assert kinds == ["admin", "consumer", "producer"]
+    # topics admin + readiness admin, the consumer, the event and dead-letter producers
+    assert kinds == ["admin", "admin", "consumer", "producer", "producer"]
     for kind, config in made:
         assert config.items() >= EXPECTED.items(), kind

@@ -214,7 +214,9 @@ def test_every_allowed_transition_applies(state: str, command_type: str) -> None
     dest = ALLOWED[(state, command_type)]
     assert after.state == dest
     assert after.seq == (before.seq if before else 0) + 1
-    assert outcome.transition == (state, dest)
+    # defer and resume change no state: no transition to count (CONTRACT §5).
+    in_place = command_type in ("defer", "resume")
+    assert outcome.transition == (None if in_place else (state, dest))
     assert len(outcome.events) == 1
     event = outcome.events[0]
     assert event.type == EVENT_TYPES[command_type]
@@ -513,7 +515,26 @@ def test_a_state_change_ends_the_pause() -> None:
     assert after.clocks["resolution"].paused_at is None
     assert after.clocks["resolution"].deadline == eod(2026, 5, 3)  # 2 calendar days later
     assert after.clocks["follow_up"].stopped_at == wita(2026, 3, 5, 11, 0)
-    assert outcome.events[0].payload["paused_from"] == defer_at.isoformat()
+    # The implicit resume is an event of its own, with its own seq, before the command's.
+    resumed, followed_up = outcome.events
+    assert (resumed.type, resumed.seq) == ("complaint.resumed", complaint.seq + 1)
+    assert (followed_up.type, followed_up.seq) == ("complaint.followed_up", complaint.seq + 2)
+    assert after.seq == complaint.seq + 2
+    assert resumed.occurred_at == followed_up.occurred_at == wita(2026, 3, 5, 11, 0)
+    assert resumed.state == resumed.previous_state == "dispatched"
+    assert resumed.payload["paused_from"] == defer_at.isoformat()
+    assert resumed.payload["implicit"] is True
+    assert resumed.causation_id == followed_up.causation_id
+    assert resumed.event_id != followed_up.event_id
+    assert followed_up.payload["paused_from"] == defer_at.isoformat()
+
+
+def test_an_explicit_resume_is_one_event() -> None:
+    complaint = dispatched_at(wita(2026, 3, 2, 10, 0))
+    complaint = apply_ok(complaint, command("defer", wita(2026, 3, 3, 9, 0)))
+    outcome = run(complaint, command("resume", wita(2026, 3, 4, 9, 0)))
+    assert [e.type for e in outcome.events] == ["complaint.resumed"]
+    assert outcome.transition is None
 
 
 # --- privacy ----------------------------------------------------------------------------
@@ -548,6 +569,43 @@ def _lifecycle_events(payload: dict[str, Any]) -> list[Event]:
     assert {"command.rejected", "complaint.sla_breached", "complaint.escalated"} <= types
     assert {"complaint.deferred", "complaint.archived", "complaint.submitted"} <= types
     return events
+
+
+@pytest.mark.parametrize(
+    ("anonymous", "confidential"), [(True, False), (False, True), (True, True)]
+)
+def test_the_complainant_of_an_anonymous_complaint_is_a_pseudonym(
+    anonymous: bool, confidential: bool
+) -> None:
+    payload = submit_payload(anonymous=anonymous, confidential=confidential)
+    pseudonyms = set()
+    for cid in ("HSU-2026-000001", "HSU-2026-000002"):
+        complaint = None
+        events: list[Event] = []
+        at = wita(2026, 3, 2, 9, 0)
+        for kind in ("submit", "verify", "dispatch", "follow_up", "reply", "follow_up"):
+            cmd = command(kind, at, payload=payload if kind == "submit" else None, complaint_id=cid)
+            outcome = run(complaint, cmd)
+            events.extend(outcome.events)
+            complaint = outcome.complaint
+            at += timedelta(hours=1)
+        # A complainant's command that is rejected names them the same way.
+        events.extend(run(complaint, command("reopen", at, complaint_id=cid)).events)
+        by_complainant = [e for e in events if e.actor.role == "complainant"]
+        assert len(by_complainant) == 3
+        assert all(e.actor.id != ACTOR_IDS["complainant"] for e in events)
+        assert ACTOR_IDS["complainant"] not in "".join(e.model_dump_json() for e in events)
+        ids = {e.actor.id for e in by_complainant}
+        assert len(ids) == 1  # stable within the complaint
+        (pseudonym,) = ids
+        assert pseudonym.startswith("anon-")
+        pseudonyms.add(pseudonym)
+    assert len(pseudonyms) == 2  # never shared across complaints
+
+
+def test_an_ordinary_complaint_names_its_complainant() -> None:
+    outcome = run(None, command("submit", wita(2026, 3, 2, 9, 0)))
+    assert outcome.events[0].actor == Actor(role="complainant", id=ACTOR_IDS["complainant"])
 
 
 @pytest.mark.parametrize("confidential", [False, True])

@@ -195,3 +195,101 @@ def test_bad_values_are_named(
 def test_clock_limits_lookup() -> None:
     limits = ClockLimits(follow_up=7)
     assert [limits.get(clock) for clock in CLOCK_NAMES] == [3, 7, 60, 10]
+
+
+# --- the SKPD directory (skpds) ---------------------------------------------------------
+
+
+def test_the_contract_skpds_line_lists_codes_without_names(example: Policy) -> None:
+    policy = Policy.model_validate(
+        {**yaml.safe_load(CONTRACT_EXAMPLE), "skpds": {"HSU": ["PUPR", "DINKES", "DISDIK", "DLH"]}}
+    )
+    assert policy.lists_skpds("HSU")
+    assert not policy.lists_skpds("ACEH")
+    assert not policy.lists_skpds(None)
+    assert [policy.skpd_known("HSU", c) for c in ("PUPR", "DLH", "DINSOS", "pupr")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert policy.skpd_known("ACEH", "ANYTHING")
+    assert policy.skpd_known(None, "ANYTHING")
+    assert policy.skpd_name("HSU", "PUPR") is None
+    assert policy.listed_skpds() == {"PUPR", "DINKES", "DISDIK", "DLH"}
+    assert policy.listed_regions() == {"HSU", "ACEH"}
+    assert policy.fingerprint != example.fingerprint
+
+
+def test_a_directory_may_carry_names() -> None:
+    policy = Policy.model_validate(
+        {
+            "skpds": {
+                "HSU": {"PUPR": "Dinas Pekerjaan Umum dan Penataan Ruang", "DLH": None},
+                "BJM": {"PUPR": "Dinas PUPR Kota Banjarmasin", "DLH": "Dinas Lingkungan Hidup"},
+            }
+        }
+    )
+    assert policy.skpd_name("HSU", "PUPR") == "Dinas Pekerjaan Umum dan Penataan Ruang"
+    assert policy.skpd_name("HSU", "DLH") is None
+    assert policy.skpd_name("HSU", "NOPE") is None
+    assert policy.skpd_name("ACEH", "PUPR") is None
+    # Across regions: a name only where the regions listing it agree.
+    assert policy.skpd_name(None, "DLH") == "Dinas Lingkungan Hidup"
+    assert policy.skpd_name(None, "PUPR") is None
+    assert policy.listed_regions() == {"HSU", "BJM"}
+
+
+def test_both_directory_forms_give_the_same_policy() -> None:
+    codes = Policy.model_validate({"skpds": {"HSU": ["PUPR", "DINKES"]}})
+    mapping = Policy.model_validate({"skpds": {"HSU": {"PUPR": None, "DINKES": None}}})
+    assert codes == mapping
+    assert codes.fingerprint == mapping.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"skpds": {"HSU": ["PUPR", "DLH", "PUPR"]}}, "listed twice for region 'HSU': 'PUPR'"),
+        ({"skpds": {"HSU": []}}, "directory of region 'HSU' is empty"),
+        ({"skpds": {"HSU": {}}}, "directory of region 'HSU' is empty"),
+        ({"skpds": {"HSU": ["DINAS PU"]}}, "pattern"),
+        ({"skpds": {"HSU": ["X" * 65]}}, "at most 64"),
+        ({"skpds": {"HSU": [7]}}, "string"),
+        ({"skpds": {"HSU": {"PUPR": ""}}}, "at least 1"),
+        ({"skpds": ["PUPR"]}, "dictionary"),
+        ({"skpds": {"HSU": ["PUPR"]}, "skpd": {"HSU/DINKES": {}}}, "'HSU/DINKES'"),
+    ],
+)
+def test_bad_directories_are_named(data: dict[str, Any], needle: str) -> None:
+    found = errors_of(data)
+    assert len(found) == 1
+    assert needle in found[0][2]
+
+
+def test_an_override_of_an_skpd_in_a_region_without_directory_is_fine() -> None:
+    policy = Policy.model_validate(
+        {"skpds": {"HSU": ["PUPR"]}, "skpd": {"HSU/PUPR": {}, "BJM/ANY": {}}}
+    )
+    assert policy.skpd_known("BJM", "ANY")
+
+
+def test_with_skpds_adds_a_validated_directory(example: Policy) -> None:
+    policy = example.with_skpds("HSU", {"DINKES": "Dinas Kesehatan", "PUPR": None})
+    assert policy.skpd_name("HSU", "DINKES") == "Dinas Kesehatan"
+    assert not policy.skpd_known("HSU", "DLH")
+    assert policy.limit("follow_up", region="HSU", skpd="DINKES", category=None) == 3
+    assert policy.fingerprint != example.fingerprint
+    with pytest.raises(ValidationError, match="HSU/DINKES"):
+        example.with_skpds("HSU", {"PUPR": None})  # the DINKES override needs DINKES listed
+
+
+def test_targets_are_per_region_and_unknown_keys_are_errors() -> None:
+    policy = Policy.model_validate({"targets": {"HSU": {"complaints_per_month": 40}}})
+    assert policy.monthly_intake_target("HSU") == 40
+    assert policy.monthly_intake_target("BJM") is None
+    assert policy.fingerprint != Policy.default().fingerprint
+    with pytest.raises(ValidationError, match="complaints_per_mont"):
+        Policy.model_validate({"targets": {"HSU": {"complaints_per_mont": 40}}})
+    with pytest.raises(ValidationError):
+        Policy.model_validate({"targets": {"HSU": {"complaints_per_month": "40"}}})
