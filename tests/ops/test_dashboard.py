@@ -41,6 +41,7 @@ from kafka import KafkaProducer
 
 from engine.metrics import REGISTRY
 from engine.policy_file import load_policy
+from workflows.wire import command_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = REPO / "ops" / "grafana" / "dashboards"
@@ -519,15 +520,16 @@ class Traffic:
     def command(
         self, ctype: str, complaint_id: str, at: datetime, actor: tuple[str, str], payload: Any
     ) -> None:
-        value = {
-            "command_id": f"ops-{uuid.uuid4().hex}",
-            "type": ctype,
-            "complaint_id": complaint_id,
-            "issued_at": at.isoformat(),
-            "actor": {"role": actor[0], "id": actor[1]},
-            "payload": payload,
-        }
-        self.sent.append((complaint_id.encode(), json.dumps(value).encode()))
+        value = command_bytes(
+            ctype,
+            complaint_id,
+            at,
+            role=actor[0],
+            actor_id=actor[1],
+            payload=payload,
+            command_id=f"ops-{uuid.uuid4().hex}",
+        )
+        self.sent.append((complaint_id.encode(), value))
 
     def wave(self, n: int) -> None:
         """submit/verify/dispatch/follow_up of 3 complaints, one garbage and one forbidden."""
