@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo admin test test-unit check check-ops services services-down bench bench-quick clean
+.PHONY: install demo admin test test-unit chaos check check-ops services services-down bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test: install
 	@scripts/ensure_prometheus.sh
 	@scripts/ensure_chromium.sh
 	$(PY) scripts/services.py run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+## Fault injection (tests/chaos/): kill -9, broker and database restarts, scale-out,
+## hostile input, secrets, replay. Sizes: LAPORFLOW_CHAOS_* (docs/notes/chaos.md).
+chaos: install
+	$(PY) scripts/services.py run -- $(PY) -m pytest -m chaos tests/chaos --basetemp=.cache/chaos-tmp $(PYTEST_ARGS)
 
 ## Pure unit tests only (no services).
 test-unit: install

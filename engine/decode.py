@@ -57,6 +57,9 @@ def decode_command(
     except ValidationError as exc:
         code = "not_json" if exc.errors()[0]["type"] == "json_invalid" else "schema"
         raise InvalidCommandError(code, _describe(exc)) from exc
+    if _has_nul(envelope.model_dump()):
+        # PostgreSQL text cannot hold U+0000: stored, it would fail the batch forever.
+        raise InvalidCommandError("schema", "a string contains the NUL character (\\u0000)")
     model = registry.payload_model(envelope.type)
     if model is None:
         known = ", ".join(sorted(registry.command_types))
@@ -100,6 +103,17 @@ def decode_command(
             command_id=envelope.command_id,
             complaint_id=envelope.complaint_id,
         ) from exc
+
+
+def _has_nul(value: Any) -> bool:
+    """True if any string (or mapping key) in ``value`` contains U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _describe(exc: ValidationError) -> str:

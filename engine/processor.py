@@ -558,7 +558,8 @@ def _type_label(value: bytes | None, known: frozenset[str]) -> str:
     """The command type of an invalid record if it can be read, for the metric label."""
     try:
         data = json.loads(value or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: deeply nested JSON ("[[[[..."), which must not kill the engine.
         return "unknown"
     kind = data.get("type") if isinstance(data, dict) else None
     # Only known types: a label value must never be free text from outside.

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     group_id: str = "laporflow-engine"
     #: Records per poll; one poll is one database transaction.
     max_poll_records: int = Field(default=1000, ge=1, le=10_000)
+    #: Kafka transport security, passed to every consumer, producer and admin client.
+    #: Database TLS goes in the URL: ``...?sslmode=verify-full&sslrootcert=/path/ca.pem``.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
     #: ``LAPORFLOW_MAX_FUTURE_SKEW``: how far ahead of the engine's clock a command's
     #: ``issued_at`` may be (seconds, or "300s", "5m", "1h"); later ones are invalid
     #: (``issued_at_out_of_range``, CONTRACT §4).

@@ -238,9 +238,15 @@ class Store:
         self.url = url
         try:
             # A bounded connect: a dead server must fail /readyz and retries quickly.
+            # hide_parameters: a failed statement's error never carries row values
+            # (complainant identity, command text) into logs or messages.
             connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
             self.engine: Engine = create_engine(
-                url, echo=echo, pool_pre_ping=True, connect_args=connect_args
+                url,
+                echo=echo,
+                pool_pre_ping=True,
+                connect_args=connect_args,
+                hide_parameters=True,
             )
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot use database URL: {exc}", url=redact_url(url)) from exc

@@ -452,6 +452,65 @@ def serve(
     run_server(_settings(database_url=database_url, policy=policy), api)
 
 
+@app.command()
+def replay(
+    into: Annotated[
+        str | None,
+        typer.Option(
+            "--into",
+            help="Write the rebuilt state into this empty database (schema created), with "
+            "the history, command outcomes and partition progress copied. Without it, "
+            "only check: compare the rebuilt state with the live tables.",
+        ),
+    ] = None,
+    database_url: DatabaseOpt = None,
+    policy: PolicyOpt = None,
+) -> None:
+    """Rebuild complaint state and SLA clocks from the stored history (events)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from engine.replay import compare_with_live, copy_rebuilt, count_complaints, rebuild
+    from engine.store import redact_url
+    from workflows.registry import WorkflowRegistry
+
+    settings = _settings(database_url=database_url, policy=policy)
+    source = Store(settings.database_url.get_secret_value())
+    registry = WorkflowRegistry.default()
+    rules = load_policy(settings.policy)
+    differences: list[str] = []
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console) as bar:
+        task = bar.add_task("Rebuilding complaints", total=count_complaints(source))
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        if into is not None:
+            target = Store(into)
+            report = copy_rebuilt(
+                source, target, registry=registry, policy=rules, on_history=advance
+            )
+            target.close()
+        else:
+            report = rebuild(
+                source,
+                registry=registry,
+                policy=rules,
+                on_complaint=lambda r: differences.extend(compare_with_live(source, r)),
+                on_history=advance,
+            )
+    source.close()
+    where = f"into {redact_url(into)}" if into else "checked against the live tables"
+    console.print(
+        f"Rebuilt {report.complaints} complaints from {report.events} events, {where}: "
+        f"{len(report.conflicts)} history conflicts, {len(differences)} differences."
+    )
+    for line in (report.conflicts + differences)[:20]:
+        console.print(escape(line), markup=False, highlight=False)
+    if report.conflicts or differences:
+        raise typer.Exit(1)
+
+
 def _parse_day(value: str | None, flag: str) -> date | None:
     if value is None:
         return None

@@ -31,7 +31,7 @@ from laporflow.demo_data import DemoRecord, describe, expected_kinds, generate
 from laporflow.demo_feed import DemoFeed
 from laporflow.runtime import EngineRuntime
 from laporflow.tables import kpi_table
-from producers.kafka_io import ensure_topics, make_producer
+from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -85,7 +85,12 @@ def run_demo(
         f"Kafka {settings.kafka_bootstrap}, topics {topics.commands} / {topics.events} / "
         f"{topics.dlq}; database {settings.as_dict()['database_url']}; clock at {as_of.isoformat()}"
     )
-    ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
+    ensure_topics(
+        settings.kafka_bootstrap,
+        topics.all(),
+        settings.partitions,
+        client_config=kafka_client_config(settings),
+    )
     started = time.monotonic()
     policy = load_policy(settings.policy)
     if not policy.lists_skpds(region.region):
@@ -146,7 +151,9 @@ def _produce(
     feed: DemoFeed | None = None,
     via_feed: dict[bytes, bytes] | None = None,
 ) -> None:
-    producer = make_producer(settings.kafka_bootstrap, client_id="laporflow-demo")
+    producer = make_producer(
+        settings.kafka_bootstrap, client_id="laporflow-demo", **kafka_client_config(settings)
+    )
     via_feed = via_feed or {}
     try:
         with _bar(console) as bar:

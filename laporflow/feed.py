@@ -23,7 +23,7 @@ from lapor.settings import FeedSettings
 from lapor.webhook import create_webhook_app
 from producers.feed import FeedPoller
 from producers.http_api import HttpApi
-from producers.kafka_io import ensure_topics, make_producer
+from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
 
 __all__ = ["FeedProcess"]
 
@@ -48,7 +48,10 @@ class FeedProcess:
         self.store.migrate()
         self.feed_store = FeedStore(self.store)
         topics = settings.topics
-        ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
+        security = kafka_client_config(settings)
+        ensure_topics(
+            settings.kafka_bootstrap, topics.all(), settings.partitions, client_config=security
+        )
         # One client per thread: the poller's and the sync-back's.
         self.client, self.push_client = (
             LaporClient(
@@ -61,7 +64,9 @@ class FeedProcess:
             )
             for _ in range(2)
         )
-        self.producer = make_producer(settings.kafka_bootstrap, client_id="laporflow-feed")
+        self.producer = make_producer(
+            settings.kafka_bootstrap, client_id="laporflow-feed", **security
+        )
         self.poller = FeedPoller(
             self.client,
             load_mapping(settings.lapor_mapping),
@@ -76,7 +81,7 @@ class FeedProcess:
             bootstrap=settings.kafka_bootstrap,
             topic=topics.events,
             group_id=settings.sync_group,
-            consumer_config=consumer_config,
+            consumer_config={**security, **(consumer_config or {})},
         )
         self.http = (
             HttpApi(REGISTRY, {"database": self.store.ping}, port=settings.feed_metrics_port)

@@ -33,6 +33,7 @@ from notices.render import Renderer
 from notices.sender import NoticeSender, RetryPolicy
 from notices.webhook import WebhookChannel
 from producers.http_api import HttpApi
+from producers.kafka_io import kafka_client_config
 from workflows.policy import Policy, Webhook
 
 __all__ = ["Notifier", "NotifyConfig", "NotifySummary", "run_until_idle"]
@@ -101,7 +102,7 @@ class Notifier:
             group_id=group_id or notify_group_id(settings.topic_prefix),
             topic=settings.topics.events,
             clock=clock,
-            consumer_config=consumer_config,
+            consumer_config={**kafka_client_config(settings), **(consumer_config or {})},
         )
         smtp = self.config.smtp_url
         mail = (

@@ -25,6 +25,7 @@ from producers.http_api import HttpApi, cached
 from producers.kafka_io import (
     KafkaProbe,
     ensure_topics,
+    kafka_client_config,
     make_dead_letter_producer,
     make_producer,
 )
@@ -84,7 +85,10 @@ class EngineRuntime:
             limit=settings.max_label_values, listed=listed_values(self.policy), store=self.store
         )
         topics = settings.topics
-        ensure_topics(settings.kafka_bootstrap, topics.all(), settings.partitions)
+        security = kafka_client_config(settings)
+        ensure_topics(
+            settings.kafka_bootstrap, topics.all(), settings.partitions, client_config=security
+        )
         self.processor = Processor(
             self.store,
             policy=self.policy,
@@ -100,21 +104,23 @@ class EngineRuntime:
             group_id=settings.group_id,
             topic=topics.commands,
             max_poll_records=settings.max_poll_records,
-            consumer_config=consumer_config,
+            consumer_config={**security, **(consumer_config or {})},
             on_ownership=self._owned_changed,
         )
         # In-process relay (thread mode, and the final drain at shutdown): it follows
         # the consumer's partitions, like the child process does.
         self.relay = OutboxRelay(
             self.store,
-            make_producer(settings.kafka_bootstrap),
+            make_producer(settings.kafka_bootstrap, **security),
             owned=lambda: self.consumer.owned_partitions,
             retention=settings.outbox_retention,
-            producer_factory=lambda: make_producer(settings.kafka_bootstrap),
-            dead_letter_producer=make_dead_letter_producer(settings.kafka_bootstrap),
-            dead_letter_factory=lambda: make_dead_letter_producer(settings.kafka_bootstrap),
+            producer_factory=lambda: make_producer(settings.kafka_bootstrap, **security),
+            dead_letter_producer=make_dead_letter_producer(settings.kafka_bootstrap, **security),
+            dead_letter_factory=lambda: make_dead_letter_producer(
+                settings.kafka_bootstrap, **security
+            ),
         )
-        self.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
+        self.kafka_probe = KafkaProbe(settings.kafka_bootstrap, client_config=security)
         self.http: HttpApi | None = None
         if serve_http:
             self.http = HttpApi(

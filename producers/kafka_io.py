@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kafka import KafkaProducer
@@ -24,12 +24,14 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, Ne
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from engine.errors import BrokerError
+from engine.settings import Settings
 
 __all__ = [
     "MAX_REQUEST_BYTES",
     "SIZE_HEADROOM",
     "KafkaProbe",
     "ensure_topics",
+    "kafka_client_config",
     "make_dead_letter_producer",
     "make_producer",
     "topic_max_bytes",
@@ -46,6 +48,29 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: The broker default of ``message.max.bytes`` (1 MiB + 12 bytes of batch overhead).
 _BROKER_DEFAULT_MAX_BYTES = 1048588
 _MAX_BYTES = "max.message.bytes"
+
+
+def kafka_client_config(settings: Settings) -> dict[str, Any]:
+    """kafka-python keyword arguments for SASL/SSL, common to consumer, producer and admin.
+
+    Only what is set is returned, so PLAINTEXT deployments pass nothing but the protocol.
+    """
+    config: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_sasl_mechanism is not None:
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+    if settings.kafka_sasl_username is not None:
+        config["sasl_plain_username"] = settings.kafka_sasl_username
+    if settings.kafka_sasl_password is not None:
+        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        value = getattr(settings, f"kafka_{key}")
+        if value is not None:
+            config[key] = value
+    if settings.kafka_ssl_password is not None:
+        config["ssl_password"] = settings.kafka_ssl_password.get_secret_value()
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        config["ssl_check_hostname"] = settings.kafka_ssl_check_hostname
+    return config
 
 
 def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
@@ -106,9 +131,11 @@ def _max_bytes(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
     return {t: int(described[t][_MAX_BYTES]["value"]) for t in topics}
 
 
-def topic_max_bytes(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+def topic_max_bytes(
+    bootstrap: str, topics: Iterable[str], *, client_config: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """The effective ``max.message.bytes`` of each topic."""
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, **(client_config or {}))
     try:
         return _max_bytes(admin, list(topics))
     except KafkaError as exc:
@@ -117,15 +144,22 @@ def topic_max_bytes(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
         admin.close()
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> list[str]:
+def ensure_topics(
+    bootstrap: str,
+    topics: Iterable[str],
+    partitions: int,
+    *,
+    client_config: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Create the topics that are missing, sized for dead letters; return the names created.
 
     Topics are told apart by name (``…lapor.commands``, ``…lapor.events``,
     ``…lapor.dlq``): the events and dead-letter topics get the commands topic's
     ``max.message.bytes`` plus :data:`SIZE_HEADROOM`, at creation or by raising it.
+    ``client_config`` adds admin-client settings (security: :func:`kafka_client_config`).
     """
     names = list(topics)
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, **(client_config or {}))
     try:
         existing = set(admin.list_topics())
         commands = [t for t in names if t.endswith("lapor.commands")]
@@ -190,8 +224,16 @@ class KafkaProbe:
     admin connection of its own and asks it for the cluster description.
     """
 
-    def __init__(self, bootstrap: str, *, ttl_s: float = 3.0, timeout_ms: int = 3000) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        ttl_s: float = 3.0,
+        timeout_ms: int = 3000,
+        client_config: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.client_config = dict(client_config or {})
         self.ttl_s = ttl_s
         self.timeout_ms = timeout_ms
         self._admin: KafkaAdminClient | None = None
@@ -216,6 +258,7 @@ class KafkaProbe:
                     client_id="laporflow-readiness",
                     request_timeout_ms=self.timeout_ms,
                     bootstrap_timeout_ms=self.timeout_ms,
+                    **self.client_config,
                 )
             brokers = self._admin.describe_cluster().get("brokers", [])
             return bool(brokers)

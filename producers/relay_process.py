@@ -22,7 +22,7 @@ from engine.logs import configure_logging
 from engine.metrics import METRICS
 from engine.settings import Settings
 from engine.store import Store
-from producers.kafka_io import make_dead_letter_producer, make_producer
+from producers.kafka_io import kafka_client_config, make_dead_letter_producer, make_producer
 from producers.relay import OutboxRelay
 
 __all__ = ["MAX_PARTITIONS", "RelayProcess"]
@@ -63,16 +63,17 @@ def _relay_main(
         return count
 
     store = Store(settings.database_url.get_secret_value())
+    security = kafka_client_config(settings)
     relay = OutboxRelay(
         store,
-        make_producer(settings.kafka_bootstrap),
+        make_producer(settings.kafka_bootstrap, **security),
         owned=lambda: _read_owned(owned),
         retention=settings.outbox_retention,
         on_published=counter("published"),
         on_parked=counter("parked"),
-        producer_factory=lambda: make_producer(settings.kafka_bootstrap),
-        dead_letter_producer=make_dead_letter_producer(settings.kafka_bootstrap),
-        dead_letter_factory=lambda: make_dead_letter_producer(settings.kafka_bootstrap),
+        producer_factory=lambda: make_producer(settings.kafka_bootstrap, **security),
+        dead_letter_producer=make_dead_letter_producer(settings.kafka_bootstrap, **security),
+        dead_letter_factory=lambda: make_dead_letter_producer(settings.kafka_bootstrap, **security),
     )
     log.info("outbox relay running", extra={"topic": settings.topics.events})
     try:

@@ -22,16 +22,34 @@ import devservices as services
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+CHAOS_DIR = Path(__file__).resolve().parent / "chaos"
 
 
 # --------------------------------------------------------------------------- hooks
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/integration/ gets the ``integration`` marker."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests/integration/ ``integration`` and tests/chaos/ ``chaos`` (plus integration).
+
+    Chaos runs take minutes: they are deselected unless ``-m`` names ``chaos`` (``make
+    chaos``), so ``make test`` and ``make test-unit`` never run them.
+    """
+    chaos_selected = "chaos" in (config.getoption("markexpr", "") or "")
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         if item.path.is_relative_to(INTEGRATION_DIR):
             item.add_marker(pytest.mark.integration)
+        if item.path.is_relative_to(CHAOS_DIR):
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.chaos)
+            if not chaos_selected:
+                dropped.append(item)
+                continue
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 # --------------------------------------------------------------------------- services
