@@ -51,7 +51,7 @@ def test_the_table_sums_up_the_rest_and_totals() -> None:
     assert "total" in text and " 120 │" in text  # 1 + ... + 15
     print_notices(result, console)
     text = console.export_text()
-    assert "│ p4@x.id " in text and "│ p3@x.id " not in text  # 12 rows by default
+    assert "│ p3@x.id " in text and "│ p2@x.id " not in text  # 12 rows by default
     assert "Notices: sent 120, no_contact 4, obsolete 2, failed 0, held 0; 7 mails" in text
     assert "no contact for: kepala_skpd" in text
 
