@@ -57,6 +57,8 @@ GRAFANA_DASHBOARDS = REPO / "ops" / "grafana" / "provisioning" / "dashboards" / 
 
 METRIC_NAME = re.compile(r"\blaporflow_[a-z0-9_]+")
 ENGINE_JOB = "laporflow-engine"
+FEED_JOB = "laporflow-feed"
+NOTIFY_JOB = "laporflow-notify"
 # What Grafana puts in place of the dashboard's variables, for querying Prometheus
 # directly: a short window (data exists after a few scrapes), "All" SKPDs and regions.
 GRAFANA_VARIABLES = {
@@ -215,6 +217,15 @@ WANTED_PANELS = {
         "Consumer lag per partition",
         "Outbox pending",
         "Timer backlog",
+        "Feed and notifier up",
+        "Feed: time since last successful poll",
+        "Feed: reports fetched/s by source",
+        "Feed: skipped/s by reason",
+        "Feed: LAPOR! pushes/s, failed pushes and failed polls",
+        "Notices/s by channel and outcome",
+        "Notices with no contact, by role (per hour)",
+        "Notices pending",
+        "Notices failed",
     ),
     ADMIN_DASHBOARD: (
         "Open complaints by state",
@@ -728,3 +739,46 @@ def test_compose_serve_service() -> None:
     assert f"127.0.0.1:{port}/healthz" in " ".join(serve["healthcheck"]["test"])
     # The image holds the web app (templates and static files are package data).
     assert "COPY webapp ./webapp" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def test_compose_feed_and_simulator_services() -> None:
+    services = compose()["services"]
+    engine, feed, sim = services["engine"], services["feed"], services["lapor-sim"]
+    assert {"engine", "notifier", "mailpit", "serve", "prometheus", "grafana"} <= set(services)
+    # Both run the engine's image: `laporflow feed` and `laporflow lapor-sim`.
+    assert feed["image"] == sim["image"] == engine["image"]
+    assert feed["command"] == ["feed"]
+    assert sim["command"][0] == "lapor-sim"
+    sim_port = int(sim["command"][sim["command"].index("--port") + 1])
+    assert sim["command"][sim["command"].index("--host") + 1] == "0.0.0.0"
+    env = feed["environment"]
+    # The feed polls the simulator with the simulator's token, into the engine's topics.
+    assert env["LAPORFLOW_LAPOR_URL"].endswith(f"http://lapor-sim:{sim_port}}}")
+    assert env["LAPORFLOW_LAPOR_TOKEN"] == sim["environment"]["LAPORFLOW_LAPOR_TOKEN"]
+    for name in ("LAPORFLOW_KAFKA_BOOTSTRAP", "LAPORFLOW_DATABASE_URL", "LAPORFLOW_TOPIC_PREFIX"):
+        assert env[name] == engine["environment"][name], name
+    assert feed["depends_on"]["engine"] == {"condition": "service_healthy"}
+    assert feed["depends_on"]["lapor-sim"] == {"condition": "service_healthy"}
+    assert f"127.0.0.1:{sim_port}/healthz" in " ".join(sim["healthcheck"]["test"])
+    # Prometheus scrapes the feed and the notifier where they serve /metrics.
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
+    port = int(env["LAPORFLOW_FEED_METRICS_PORT"])
+    assert jobs[FEED_JOB] == [f"feed:{port}"]
+    assert f"127.0.0.1:{port}/healthz" in " ".join(feed["healthcheck"]["test"])
+    notify_port = int(services["notifier"]["environment"]["LAPORFLOW_NOTIFY_METRICS_PORT"])
+    assert jobs[NOTIFY_JOB] == [f"notifier:{notify_port}"]
+    assert {"feed", "notifier", "engine"} <= set(services["prometheus"]["depends_on"])
+
+
+def test_feed_and_notice_panels_read_their_own_process() -> None:
+    # Every process shares the metric registry (an engine exports the feed's gauges at 0):
+    # feed and notice panels must select their job.
+    feed_metrics = re.compile(r"laporflow_(feed_|lapor_push)")
+    notice_metrics = re.compile(r"laporflow_notice")
+    for query in panel_queries(SRE_DASHBOARD):
+        for metric in METRIC_NAME.findall(query.expr):
+            if feed_metrics.match(metric):
+                assert f'{metric}{{job="{FEED_JOB}"}}' in query.expr, query
+            if notice_metrics.match(metric):
+                assert f'{metric}{{job="{NOTIFY_JOB}"}}' in query.expr, query
