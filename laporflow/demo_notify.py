@@ -13,6 +13,7 @@ quarter of notices is a few dozen mails instead of thousands.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -129,8 +130,16 @@ def run_notices(
     from laporflow.notify import run_until_idle
 
     started = time.monotonic()
-    with console.status("Telling people: laporflow notify over the demo's events"):
-        summary = run_until_idle(settings, policy, timeout_s=timeout_s)
+    # Each missing contact is logged once; the totals line names them without breaking
+    # the screen.
+    quiet = logging.getLogger("consumers.notices")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with console.status("Telling people: laporflow notify over the demo's events"):
+            summary = run_until_idle(settings, policy, timeout_s=timeout_s)
+    finally:
+        quiet.setLevel(level)
     store = Store(settings.database_url.get_secret_value())
     try:
         rows = NoticeStore(store).by_role()
