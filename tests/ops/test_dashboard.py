@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.parse
 import urllib.request
 import uuid
@@ -392,6 +393,18 @@ def test_dockerfile() -> None:
             for source in line.split()[1:-1]:
                 if not source.endswith("*"):
                     assert (REPO / source).exists(), source
+    # ... and it copies every package pyproject installs (else `laporflow notify` or
+    # `laporflow feed` in the image dies with ModuleNotFoundError).
+    copied = {
+        source.rstrip("/")
+        for line in lines
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    }
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    assert packages - copied == set()
 
 
 # --------------------------------------------------------------------------- live
