@@ -48,6 +48,7 @@ test: install
 ## Fault injection (tests/chaos/): kill -9, broker and database restarts, scale-out,
 ## hostile input, secrets, replay. Sizes: LAPORFLOW_CHAOS_* (docs/notes/chaos.md).
 chaos: install
+	@scripts/ensure_java_maven.sh
 	$(PY) scripts/services.py run -- $(PY) -m pytest -m chaos tests/chaos --basetemp=.cache/chaos-tmp $(PYTEST_ARGS)
 
 ## Pure unit tests only (no services).
