@@ -3,10 +3,12 @@
 Generates the region's traffic, produces it to a fresh set of topics on the local Kafka
 (some complaints arrive through the national LAPOR! feed from a simulator instead, and
 their progress is pushed back to it at the end: :mod:`laporflow.demo_feed`),
-runs the engine on it (SQLite by default) with a progress bar, drains the outbox, and
-prints the per-SKPD KPI table. The engine's clock is set to the end of the simulated
-period, so SLA breaches, escalations and auto-closes are what they would have been on
-that day, not on today's date.
+runs the engine on it (SQLite by default) with a progress bar, drains the outbox, runs
+the notifier over the demo's events with its mail captured (:mod:`laporflow.demo_notify`),
+and prints the per-SKPD KPI table, who was told how often, and where the admin page is.
+The engine's clock is set to the end of the simulated period, so SLA breaches,
+escalations and auto-closes are what they would have been on that day, not on today's
+date.
 """
 
 from __future__ import annotations
