@@ -20,6 +20,8 @@ COPY engine ./engine
 COPY workflows ./workflows
 COPY consumers ./consumers
 COPY producers ./producers
+COPY lapor ./lapor
+COPY notices ./notices
 COPY webapp ./webapp
 COPY laporflow ./laporflow
 RUN pip wheel --no-deps --wheel-dir /wheels .

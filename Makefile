@@ -18,6 +18,7 @@ install: $(STAMP)
 
 ## Start a local Apache Kafka and PostgreSQL; prints eval-able LAPORFLOW_* lines.
 services: install
+	@scripts/ensure_java_maven.sh >&2
 	@$(PY) scripts/services.py up
 
 ## Stop what `make services` started.
@@ -26,6 +27,7 @@ services-down:
 
 ## The main job on embedded defaults: SQLite + the local Kafka.
 demo: install
+	@scripts/ensure_java_maven.sh
 	$(PY) scripts/services.py run --kafka-only -- $(VENV)/bin/laporflow demo
 
 ## The demo's database on the admin page (http://127.0.0.1:8080/admin) until Ctrl-C.
@@ -40,11 +42,13 @@ admin: install
 test: install
 	@scripts/ensure_prometheus.sh
 	@scripts/ensure_chromium.sh
+	@scripts/ensure_java_maven.sh
 	$(PY) scripts/services.py run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 ## Fault injection (tests/chaos/): kill -9, broker and database restarts, scale-out,
 ## hostile input, secrets, replay. Sizes: LAPORFLOW_CHAOS_* (docs/notes/chaos.md).
 chaos: install
+	@scripts/ensure_java_maven.sh
 	$(PY) scripts/services.py run -- $(PY) -m pytest -m chaos tests/chaos --basetemp=.cache/chaos-tmp $(PYTEST_ARGS)
 
 ## Pure unit tests only (no services).
@@ -66,10 +70,12 @@ check: install
 ## End-to-end benchmarks on the real Kafka + PostgreSQL (issue 12 sizes: 200k commands,
 ## 1M stored complaints; long). Writes bench/results.json.
 bench: install
+	@scripts/ensure_java_maven.sh
 	$(PY) scripts/services.py run -- $(PY) bench/e2e.py
 
 ## The same measurements, smaller (under 3 minutes on a quiet 2-core box).
 bench-quick: install
+	@scripts/ensure_java_maven.sh
 	$(PY) scripts/services.py run -- $(PY) bench/e2e.py --quick
 
 clean:

@@ -50,6 +50,7 @@ from engine.report import build_report
 from engine.store import Store
 from laporflow.runtime import refresh_gauges
 from producers.kafka_io import ensure_topics
+from workflows import wire
 from workflows.apply import clock_next_due, event_id_for
 from workflows.model import Actor, ClockState, ComplaintState, Event
 from workflows.policy import Policy
@@ -106,15 +107,10 @@ def command_bytes(kind: str, role: str, cid: str, at: datetime, n: int) -> tuple
         payload = {"skpd": SKPDS[n % len(SKPDS)]}
     elif kind == "follow_up":
         payload = {"note": "Sudah ditinjau dan dijadwalkan perbaikan."}
-    doc = {
-        "command_id": command_id,
-        "type": kind,
-        "complaint_id": cid,
-        "issued_at": at.isoformat(),
-        "actor": {"role": role, "id": f"bench-{role}"},
-        "payload": payload,
-    }
-    return command_id, json.dumps(doc, separators=(",", ":")).encode()
+    value = wire.command_bytes(
+        kind, cid, at, role=role, actor_id=f"bench-{role}", payload=payload, command_id=command_id
+    )
+    return command_id, value
 
 
 def lifecycles(prefix: str, complaints: int, base: datetime) -> Iterator[tuple[str, str, bytes]]:

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka import OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 
-from engine.errors import BrokerError, StoreError
+from consumers.group import open_group_consumer
+from engine.errors import StoreError
 from engine.metrics import METRICS
 from engine.processor import BatchResult, Processor
 from engine.retry import run_with_backoff
@@ -114,19 +115,12 @@ class CommandConsumer:
         self.sweep_interval_s = sweep_interval_s
         self.stats = ConsumerStats()
         self._ownership = _Ownership(on_ownership)
-        config: dict[str, Any] = {
-            "bootstrap_servers": bootstrap,
-            "group_id": group_id,
-            "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",
-            "max_poll_records": max_poll_records,
-            "client_id": f"laporflow-{group_id}",
-            **(consumer_config or {}),
-        }
-        try:
-            self._consumer = KafkaConsumer(**config)
-        except KafkaError as exc:
-            raise BrokerError(f"cannot connect to Kafka: {exc}", bootstrap=bootstrap) from exc
+        self._consumer = open_group_consumer(
+            bootstrap,
+            group_id,
+            max_poll_records=max_poll_records,
+            consumer_config=consumer_config,
+        )
         self._consumer.subscribe([topic], listener=self._ownership)
         self._last_sweep = 0.0
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka import OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
-from engine.errors import BrokerError, StoreError
+from consumers.group import open_group_consumer
+from engine.errors import StoreError
 from engine.metrics import METRICS
 from engine.notices import NoticeStore
 from workflows.model import Event
@@ -94,19 +95,12 @@ class EventConsumer:
         self.max_poll_records = max_poll_records
         self.stats = PlannerStats()
         self._reported: set[tuple[str, str | None, str | None]] = set()
-        config: dict[str, Any] = {
-            "bootstrap_servers": bootstrap,
-            "group_id": group_id,
-            "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",
-            "max_poll_records": max_poll_records,
-            "client_id": f"laporflow-{group_id}",
-            **(consumer_config or {}),
-        }
-        try:
-            self._consumer = KafkaConsumer(**config)
-        except KafkaError as exc:
-            raise BrokerError(f"cannot connect to Kafka: {exc}", bootstrap=bootstrap) from exc
+        self._consumer = open_group_consumer(
+            bootstrap,
+            group_id,
+            max_poll_records=max_poll_records,
+            consumer_config=consumer_config,
+        )
         self._consumer.subscribe([topic])
 
     def run(self, stop: threading.Event) -> None:

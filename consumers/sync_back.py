@@ -17,9 +17,9 @@ import threading
 import time
 from typing import Any
 
-from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
+from consumers.group import open_group_consumer
 from engine.errors import BrokerError, LaporFlowError, UpstreamError
 from engine.feed_store import FeedStore
 from engine.metrics import METRICS, Metrics
@@ -76,21 +76,17 @@ class SyncBack:
         self.metrics = metrics
         self.retry_failed_every_s = retry_failed_every_s
         self._last_retry = time.monotonic()
-        config: dict[str, Any] = {
-            "bootstrap_servers": bootstrap,
-            "group_id": group_id,
-            "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",
-            "max_poll_records": 50,
+        self._consumer = open_group_consumer(
+            bootstrap,
+            group_id,
+            max_poll_records=50,
+            consumer_config=consumer_config,
             # A killed feed's member leaves the group after this, not after 45 s: the
             # restarted feed's sync-back is not kept waiting for its rebalance.
-            "session_timeout_ms": 10_000,
-            "heartbeat_interval_ms": 1_000,
-            "client_id": f"laporflow-{group_id}",
-            **(consumer_config or {}),
-        }
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+        )
         try:
-            self._consumer = KafkaConsumer(**config)
             # Load the topic's metadata before joining, so the first assignment sees it.
             self._consumer.partitions_for_topic(topic)
             self._consumer.subscribe([topic])

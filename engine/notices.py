@@ -221,6 +221,17 @@ class NoticeStore:
             )
             return {(c, r, s): n for c, r, s, n in rows}
 
+    def by_role(self) -> dict[tuple[str, str, str, str], int]:
+        """Notices per (role, channel, recipient, status): the demo's who-was-told table."""
+        t = notices_table
+        with self.store.connect("counting notices") as conn:
+            rows = conn.execute(
+                select(t.c.role, t.c.channel, t.c.recipient, t.c.status, func.count()).group_by(
+                    t.c.role, t.c.channel, t.c.recipient, t.c.status
+                )
+            )
+            return {(ro, c, r, s): n for ro, c, r, s, n in rows}
+
     def for_complaint(self, complaint_id: str) -> list[dict[str, Any]]:
         """Every notice of a complaint, oldest first, for ``laporflow status``."""
         t = notices_table

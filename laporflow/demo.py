@@ -3,10 +3,12 @@
 Generates the region's traffic, produces it to a fresh set of topics on the local Kafka
 (some complaints arrive through the national LAPOR! feed from a simulator instead, and
 their progress is pushed back to it at the end: :mod:`laporflow.demo_feed`),
-runs the engine on it (SQLite by default) with a progress bar, drains the outbox, and
-prints the per-SKPD KPI table. The engine's clock is set to the end of the simulated
-period, so SLA breaches, escalations and auto-closes are what they would have been on
-that day, not on today's date.
+runs the engine on it (SQLite by default) with a progress bar, drains the outbox, runs
+the notifier over the demo's events with its mail captured (:mod:`laporflow.demo_notify`),
+and prints the per-SKPD KPI table, who was told how often, and where the admin page is.
+The engine's clock is set to the end of the simulated period, so SLA breaches,
+escalations and auto-closes are what they would have been on that day, not on today's
+date.
 """
 
 from __future__ import annotations
@@ -29,11 +31,18 @@ from engine.report import SkpdRow, build_report
 from engine.settings import Settings
 from laporflow.demo_data import DemoRecord, describe, expected_kinds, generate
 from laporflow.demo_feed import DemoFeed
+from laporflow.demo_notify import DemoNotices, demo_policy, print_notices, run_notices
 from laporflow.runtime import EngineRuntime
 from laporflow.tables import kpi_table
 from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["ADMIN_LINE", "DemoResult", "run_demo"]
+
+#: The summary's last line: where the demo's database can be browsed.
+ADMIN_LINE = (
+    "Admin page: make admin (serves laporflow-demo.db; open http://127.0.0.1:8080/admin "
+    "and sign in with the token it prints)"
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class DemoResult:
     feed_reports: int = 0
     #: Pushes the sync-back made to the simulated national LAPOR!, by type.
     pushed: dict[str, int] | None = None
+    #: The notices ``laporflow notify`` stored and sent (None: not run).
+    notices: DemoNotices | None = None
 
 
 def run_demo(
@@ -64,8 +75,13 @@ def run_demo(
     days: int = 91,
     feed_reports: int = 60,
     console: Console | None = None,
+    notify: bool = True,
 ) -> DemoResult:
-    """Run the demo end to end and return its numbers."""
+    """Run the demo end to end and return its numbers.
+
+    With ``notify``, the notifier then runs over the demo's events until idle (mail
+    captured in-process, :mod:`laporflow.demo_notify`) and the summary says who was told.
+    """
     console = console or Console()
     region, records = generate(seed=seed, complaints=complaints, start=start, days=days)
     console.print(f"[bold]lapor-flow demo[/]: {describe(region, records)}")
@@ -96,6 +112,8 @@ def run_demo(
     if not policy.lists_skpds(region.region):
         # The demo region's 30 SKPDs: dispatches elsewhere are refused, names are shown.
         policy = policy.with_skpds(region.region, dict(region.skpds))
+    # Contacts for the region's SKPDs (unless the policy names its own): see demo_notify.
+    policy = demo_policy(policy, region.region, dict(region.skpds))
     via_feed = _feed_submits(records, feed_reports)
     # A verbatim re-send of a submit the feed now makes is not the demo's to send.
     records = [r for r in records if not (r.kind == "duplicate" and via_feed.get(r.key) == r.value)]
@@ -118,6 +136,7 @@ def run_demo(
     finally:
         if feed is not None:
             feed.close()
+    notices = run_notices(settings, policy, console) if notify else None
     elapsed = time.monotonic() - started
     result = DemoResult(
         records=len(records),
@@ -130,6 +149,7 @@ def run_demo(
         names=lambda code: policy.skpd_name(region.region, code),
         feed_reports=feed.reports if feed is not None else 0,
         pushed=pushed,
+        notices=notices,
     )
     _print_summary(result, console)
     return result
@@ -223,10 +243,13 @@ def _print_summary(result: DemoResult, console: Console) -> None:
             f"{pushed.get('follow_up', 0)} follow-ups and {pushed.get('resolve', 0)} "
             "resolutions to the simulated national LAPOR!"
         )
+    if result.notices is not None:
+        print_notices(result.notices, console)
     console.print(
         "Look closer: [bold]laporflow status HSU-2026-000001[/] or [bold]laporflow report[/] "
         f"with LAPORFLOW_DATABASE_URL={result.database_url}"
     )
+    console.print(ADMIN_LINE, markup=False, highlight=False, soft_wrap=True)
 
 
 def demo_database_url(path: Path) -> str:

@@ -18,7 +18,6 @@ Answers (``follow_up``, role ``skpd``), in time order:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from engine.processor import Processor
 from engine.store import Store
 from workflows.policy import Policy
+from workflows.wire import command_bytes
 
 WITA = timezone(timedelta(hours=8))
 WIB = timezone(timedelta(hours=7))
@@ -116,16 +116,15 @@ def to_records(commands: list[Cmd]) -> list[Rec]:
     ordered = sorted(commands, key=lambda c: c.at)
     records = []
     for offset, c in enumerate(ordered):
-        value = json.dumps(
-            {
-                "command_id": f"c-{offset}-{c.kind}-{c.cid}",
-                "type": c.kind,
-                "complaint_id": c.cid,
-                "issued_at": c.at.isoformat(),
-                "actor": {"role": c.actor[0], "id": c.actor[1]},
-                "payload": c.payload,
-            }
-        ).encode()
+        value = command_bytes(
+            c.kind,
+            c.cid,
+            c.at,
+            role=c.actor[0],
+            actor_id=c.actor[1],
+            payload=c.payload,
+            command_id=f"c-{offset}-{c.kind}-{c.cid}",
+        )
         records.append(Rec(TOPIC, 0, offset, c.cid.encode(), value))
     return records
 

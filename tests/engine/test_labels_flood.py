@@ -44,6 +44,7 @@ from laporflow.runtime import refresh_gauges
 from workflows.complaint import COMPLAINT_WORKFLOW
 from workflows.policy import Policy
 from workflows.sla import CLOCK_NAMES
+from workflows.wire import command_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_POLICY = REPO / "ops" / "policy.example.yaml"
@@ -117,16 +118,15 @@ def commands(d: Dispatch, at: datetime) -> list[bytes]:
         ("dispatch", "admin", {"skpd": d.skpd}),
     ]
     return [
-        json.dumps(
-            {
-                "command_id": f"c-{kind}-{d.complaint_id}",
-                "type": kind,
-                "complaint_id": d.complaint_id,
-                "issued_at": (at + timedelta(minutes=i)).isoformat(),
-                "actor": {"role": role, "id": "flood"},
-                "payload": payload,
-            }
-        ).encode()
+        command_bytes(
+            kind,
+            d.complaint_id,
+            at + timedelta(minutes=i),
+            role=role,
+            actor_id="flood",
+            payload=payload,
+            command_id=f"c-{kind}-{d.complaint_id}",
+        )
         for i, (kind, role, payload) in enumerate(steps)
     ]
 

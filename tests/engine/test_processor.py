@@ -14,6 +14,7 @@ from engine.errors import ConcurrencyError, TopicRecreatedError
 from engine.processor import Processor
 from engine.store import Store
 from workflows.policy import Policy
+from workflows.wire import command_bytes
 
 WITA = timezone(timedelta(hours=8))
 TOPIC = "lapor.commands"
@@ -31,16 +32,9 @@ class Rec:
 def command(
     kind: str, cid: str, at: datetime, role: str, payload: dict[str, Any], n: str = ""
 ) -> bytes:
-    return json.dumps(
-        {
-            "command_id": f"c-{kind}-{cid}{n}",
-            "type": kind,
-            "complaint_id": cid,
-            "issued_at": at.isoformat(),
-            "actor": {"role": role, "id": "x"},
-            "payload": payload,
-        }
-    ).encode()
+    return command_bytes(
+        kind, cid, at, role=role, actor_id="x", payload=payload, command_id=f"c-{kind}-{cid}{n}"
+    )
 
 
 SUBMIT = {

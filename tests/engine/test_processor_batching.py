@@ -12,7 +12,6 @@ engine's next polls would.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from engine.store import Store
 from workflows.complaint import COMPLAINT_WORKFLOW
 from workflows.definition import NEW
 from workflows.policy import Policy
+from workflows.wire import command_bytes
 
 TOPIC = "lapor.commands"
 POLICY = Policy.default()
@@ -72,16 +72,10 @@ class Rec:
 def _value(n: int, kind: str, cid: str, at: datetime) -> bytes:
     spec = COMPLAINT_WORKFLOW.spec(kind)
     assert spec is not None
-    return json.dumps(
-        {
-            "command_id": f"c-{cid}-{n}",
-            "type": kind,
-            "complaint_id": cid,
-            "issued_at": at.isoformat(),
-            "actor": {"role": sorted(spec.roles)[0], "id": "x"},
-            "payload": PAYLOADS[kind],
-        }
-    ).encode()
+    role = sorted(spec.roles)[0]
+    return command_bytes(
+        kind, cid, at, role=role, actor_id="x", payload=PAYLOADS[kind], command_id=f"c-{cid}-{n}"
+    )
 
 
 @st.composite

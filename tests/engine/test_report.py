@@ -13,7 +13,6 @@ must count days in the region's local time, never in UTC.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -27,6 +26,7 @@ from engine.report import SkpdRow, aggregate, build_report
 from engine.report_query import FollowUpSpan, ReportFacts, SkpdCounts
 from engine.store import Store
 from workflows.policy import Policy
+from workflows.wire import command_bytes
 
 WITA = timezone(timedelta(hours=8))
 TOPIC = "lapor.commands"
@@ -89,16 +89,15 @@ def to_records(commands: list[Cmd]) -> list[Rec]:
     ordered = sorted(commands, key=lambda c: c.at)
     records = []
     for offset, c in enumerate(ordered):
-        value = json.dumps(
-            {
-                "command_id": f"c-{offset}-{c.kind}-{c.cid}",
-                "type": c.kind,
-                "complaint_id": c.cid,
-                "issued_at": c.at.isoformat(),
-                "actor": {"role": c.role, "id": "x"},
-                "payload": c.payload,
-            }
-        ).encode()
+        value = command_bytes(
+            c.kind,
+            c.cid,
+            c.at,
+            role=c.role,
+            actor_id="x",
+            payload=c.payload,
+            command_id=f"c-{offset}-{c.kind}-{c.cid}",
+        )
         records.append(Rec(TOPIC, 0, offset, c.cid.encode(), value))
     return records
 

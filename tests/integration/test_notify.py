@@ -39,6 +39,7 @@ from laporflow.runtime import EngineRuntime
 from producers.kafka_io import ensure_topics
 from tests.notices.servers import SmtpServer, WebhookReceiver
 from workflows.policy import Policy
+from workflows.wire import command_doc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -83,14 +84,15 @@ def policy_data(receiver_url: str, **notify: Any) -> dict[str, Any]:
 def command(
     ctype: str, cid: str, at: str, actor: tuple[str, str], payload: dict[str, Any]
 ) -> dict[str, Any]:
-    return {
-        "command_id": f"c-{uuid.uuid4().hex}",
-        "type": ctype,
-        "complaint_id": cid,
-        "issued_at": wita(at).isoformat(),
-        "actor": {"role": actor[0], "id": actor[1]},
-        "payload": payload,
-    }
+    return command_doc(
+        ctype,
+        cid,
+        wita(at),
+        role=actor[0],
+        actor_id=actor[1],
+        payload=payload,
+        command_id=f"c-{uuid.uuid4().hex}",
+    )
 
 
 def lifecycle(cid: str, skpd: str, *, confidential: bool = False) -> list[dict[str, Any]]:

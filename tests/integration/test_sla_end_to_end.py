@@ -45,6 +45,7 @@ from engine.status import complaint_status
 from laporflow.demo_data import DemoRecord, generate
 from laporflow.runtime import EngineRuntime, refresh_gauges
 from producers.kafka_io import ensure_topics
+from workflows.wire import command_doc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -92,14 +93,15 @@ def command(
     payload: dict[str, Any],
 ) -> dict[str, Any]:
     """A command exactly as CONTRACT §2 (issued_at given as local WITA wall time)."""
-    return {
-        "command_id": f"c-{uuid.uuid4().hex}",
-        "type": ctype,
-        "complaint_id": complaint_id,
-        "issued_at": iso(issued_at),
-        "actor": {"role": actor[0], "id": actor[1]},
-        "payload": payload,
-    }
+    return command_doc(
+        ctype,
+        complaint_id,
+        iso(issued_at),
+        role=actor[0],
+        actor_id=actor[1],
+        payload=payload,
+        command_id=f"c-{uuid.uuid4().hex}",
+    )
 
 
 def submit(complaint_id: str, at: str, category: str = "kesehatan") -> dict[str, Any]:

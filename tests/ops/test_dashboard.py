@@ -9,7 +9,10 @@ unit test names is one the engine exports (engine.metrics.REGISTRY), and the com
 file's references (bind mounts, build context, ports, provisioning paths) hold.
 
 Live (``integration``): a real Prometheus server (Debian's ``/usr/bin/prometheus``)
-scrapes a real engine that consumed real commands from Kafka into PostgreSQL, and every
+scrapes a real engine that consumed real commands from Kafka into PostgreSQL, a real
+``laporflow feed`` process polling a real ``laporflow lapor-sim`` process (and pushing
+the engine's dispatches of its reports back), and a real ``laporflow notify`` process
+sending to an SMTP server (aiosmtpd) with a policy that lacks one role's contact; every
 panel expression of both dashboards must return data through the Prometheus HTTP API;
 the alert rules must evaluate without errors on that data.
 """
@@ -18,13 +21,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+import tomllib
 import urllib.parse
 import urllib.request
 import uuid
@@ -41,6 +47,7 @@ from kafka import KafkaProducer
 
 from engine.metrics import REGISTRY
 from engine.policy_file import load_policy
+from workflows.wire import command_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = REPO / "ops" / "grafana" / "dashboards"
@@ -57,6 +64,8 @@ GRAFANA_DASHBOARDS = REPO / "ops" / "grafana" / "provisioning" / "dashboards" / 
 
 METRIC_NAME = re.compile(r"\blaporflow_[a-z0-9_]+")
 ENGINE_JOB = "laporflow-engine"
+FEED_JOB = "laporflow-feed"
+NOTIFY_JOB = "laporflow-notify"
 # What Grafana puts in place of the dashboard's variables, for querying Prometheus
 # directly: a short window (data exists after a few scrapes), "All" SKPDs and regions.
 GRAFANA_VARIABLES = {
@@ -215,6 +224,15 @@ WANTED_PANELS = {
         "Consumer lag per partition",
         "Outbox pending",
         "Timer backlog",
+        "Feed and notifier up",
+        "Feed: time since last successful poll",
+        "Feed: reports fetched/s by source",
+        "Feed: skipped/s by reason",
+        "Feed: LAPOR! pushes/s, failed pushes and failed polls",
+        "Notices/s by channel and outcome",
+        "Notices with no contact, by role (per hour)",
+        "Notices pending",
+        "Notices failed",
     ),
     ADMIN_DASHBOARD: (
         "Open complaints by state",
@@ -375,6 +393,18 @@ def test_dockerfile() -> None:
             for source in line.split()[1:-1]:
                 if not source.endswith("*"):
                     assert (REPO / source).exists(), source
+    # ... and it copies every package pyproject installs (else `laporflow notify` or
+    # `laporflow feed` in the image dies with ModuleNotFoundError).
+    copied = {
+        source.rstrip("/")
+        for line in lines
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    }
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    assert packages - copied == set()
 
 
 # --------------------------------------------------------------------------- live
@@ -452,11 +482,11 @@ class Prometheus:
 
 
 @pytest.fixture
-def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[int], Prometheus]]:
-    """Start a real Prometheus scraping 127.0.0.1:<engine port> every second."""
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, int]], Prometheus]]:
+    """Start a real Prometheus scraping 127.0.0.1:<port> of each job every second."""
     started: list[Prometheus] = []
 
-    def start(engine_port: int) -> Prometheus:
+    def start(jobs: dict[str, int]) -> Prometheus:
         binary = _prometheus_binary()
         port = _free_port()
         config = {
@@ -464,14 +494,15 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[int], Prometheus]]:
             "rule_files": [str(ALERTS)],
             "scrape_configs": [
                 {
-                    "job_name": ENGINE_JOB,
+                    "job_name": job,
                     "static_configs": [
                         {
-                            "targets": [f"127.0.0.1:{engine_port}"],
+                            "targets": [f"127.0.0.1:{job_port}"],
                             "labels": {"region": TARGET_REGION},
                         }
                     ],
                 }
+                for job, job_port in jobs.items()
             ],
         }
         config_path = tmp_path / "prometheus.yml"
@@ -519,15 +550,16 @@ class Traffic:
     def command(
         self, ctype: str, complaint_id: str, at: datetime, actor: tuple[str, str], payload: Any
     ) -> None:
-        value = {
-            "command_id": f"ops-{uuid.uuid4().hex}",
-            "type": ctype,
-            "complaint_id": complaint_id,
-            "issued_at": at.isoformat(),
-            "actor": {"role": actor[0], "id": actor[1]},
-            "payload": payload,
-        }
-        self.sent.append((complaint_id.encode(), json.dumps(value).encode()))
+        value = command_bytes(
+            ctype,
+            complaint_id,
+            at,
+            role=actor[0],
+            actor_id=actor[1],
+            payload=payload,
+            command_id=f"ops-{uuid.uuid4().hex}",
+        )
+        self.sent.append((complaint_id.encode(), value))
 
     def wave(self, n: int) -> None:
         """submit/verify/dispatch/follow_up of 3 complaints, one garbage and one forbidden."""
@@ -580,11 +612,183 @@ def _weeks_ago_monday(weeks: int) -> datetime:
     return datetime.combine(day, dtime(9, 0), tzinfo=WITA)
 
 
+#: The notifier's contacts: everyone but the sekda (level-2 escalations), so that the
+#: missing-contacts panel has a role to show.
+SIDE_POLICY = {
+    "contacts": {
+        "*": {
+            role: {"email": f"{role}@ops.test"}
+            for role in ("penghubung", "kepala_skpd", "kepala_diskominfo", "koordinator_provinsi")
+        }
+    }
+}
+
+
+class SideProcesses:
+    """A real ``laporflow lapor-sim``, ``laporflow feed`` and ``laporflow notify`` (SMTP:
+    an aiosmtpd server in this process), on the engine's topics and database."""
+
+    def __init__(self, tmp_path: Path, settings: Any) -> None:
+        self.tmp_path = tmp_path
+        self.settings = settings
+        self.sim_port, self.feed_port, self.notify_port = (_free_port() for _ in range(3))
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.smtp_messages: list[bytes] = []
+        self.controller: Any = None
+        self.last_metrics: dict[int, str] = {}
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        messages = self.smtp_messages
+
+        class Sink:
+            async def handle_DATA(  # noqa: N802 (aiosmtpd hook name)
+                self, server: Any, session: Any, envelope: Any
+            ) -> str:
+                messages.append(bytes(envelope.content))
+                return "250 OK"
+
+        smtp_port = _free_port()
+        self.controller = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
+        self.controller.start()
+        policy = self.tmp_path / "notify-policy.yaml"
+        policy.write_text(yaml.safe_dump(SIDE_POLICY), encoding="utf-8")
+        common = {
+            **os.environ,
+            "LAPORFLOW_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
+            "LAPORFLOW_DATABASE_URL": self.settings.database_url.get_secret_value(),
+            "LAPORFLOW_TOPIC_PREFIX": self.settings.topic_prefix,
+            "LAPORFLOW_LAPOR_TOKEN": "ops-token",
+        }
+        self._spawn(
+            "lapor-sim",
+            ["lapor-sim", "--port", str(self.sim_port), "--reports", "8", "--tick", "2"],
+            common,
+        )
+        _wait_for(
+            "lapor-sim to listen",
+            lambda: _get_json(f"http://127.0.0.1:{self.sim_port}/healthz")["status"] == "ok",
+            timeout=30,
+        )
+        self._spawn(
+            "feed",
+            ["feed", "--log-level", "WARNING"],
+            {
+                **common,
+                "LAPORFLOW_LAPOR_URL": f"http://127.0.0.1:{self.sim_port}",
+                "LAPORFLOW_FEED_INTERVAL_S": "1",
+                "LAPORFLOW_FEED_METRICS_PORT": str(self.feed_port),
+            },
+        )
+        self._spawn(
+            "notify",
+            ["notify"],
+            {
+                **common,
+                "LAPORFLOW_POLICY": str(policy),
+                "LAPORFLOW_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+                "LAPORFLOW_NOTIFY_METRICS_PORT": str(self.notify_port),
+                "LAPORFLOW_NOTIFY_INTERVAL_S": "0.5",
+            },
+        )
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        with (self.tmp_path / f"{name}.log").open("wb") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "laporflow", *args],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def _metrics(self, port: int) -> str:
+        for name, process in self.processes.items():
+            assert process.poll() is None, f"{name} exited: {self.log(name)}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as response:
+            text = str(response.read().decode())
+        self.last_metrics[port] = text
+        return text
+
+    def log(self, name: str) -> str:
+        return (self.tmp_path / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def feed_did_everything(self) -> bool:
+        text = self._metrics(self.feed_port)
+        return all(
+            re.search(rf"^{series} [1-9]", text, re.MULTILINE)
+            for series in (
+                r'laporflow_feed_reports_fetched_total\{source="poll"\}',
+                r"laporflow_feed_skipped_total\{[^}]*\}",
+                r'laporflow_lapor_pushes_total\{outcome="pushed"\}',
+            )
+        )
+
+    def notifier_did_everything(self) -> bool:
+        text = self._metrics(self.notify_port)
+        return bool(
+            re.search(r'^laporflow_notices_total\{[^}]*outcome="sent"\} [1-9]', text, re.M)
+            and re.search(
+                r'^laporflow_notice_missing_contacts_total\{[^}]*role="sekda"[^}]*\} [1-9]',
+                text,
+                re.M,
+            )
+        )
+
+    def dispatch_verified_reports(self, traffic: Traffic) -> bool:
+        """Dispatch (as the region's admin) LAPOR! reports the feed brought in verified: the
+        sync-back pushes our dispatches upstream. False while there is none yet."""
+        from sqlalchemy import select
+
+        from engine.schema import complaints_table as t
+        from engine.store import Store
+
+        store = Store(self.settings.database_url.get_secret_value())
+        try:
+            with store.connect("test") as conn:
+                ids = conn.execute(
+                    select(t.c.complaint_id)
+                    .where(t.c.state == "verified", t.c.complaint_id.not_like("OPS-%"))
+                    .limit(3)
+                ).scalars()
+                verified = list(ids)
+        finally:
+            store.close()
+        now = datetime.now(WITA)
+        for cid in verified:
+            traffic.command("dispatch", cid, now, ("admin", "diskominfo"), {"skpd": "DINKES"})
+        return bool(verified)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name, process in self.processes.items():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            print(f"--- {name} (exit {process.returncode}):\n{self.log(name)}")
+        for text in self.last_metrics.values():
+            print(
+                "\n".join(
+                    x
+                    for x in text.splitlines()
+                    if x.startswith(("laporflow_feed", "laporflow_lapor", "laporflow_notice"))
+                )
+            )
+        if self.controller is not None:
+            self.controller.stop()
+
+
 @pytest.mark.integration
 def test_every_dashboard_panel_returns_data_from_a_live_engine(
     kafka_bootstrap: str,
     pg_database_url: str,
-    prometheus_factory: Callable[[int], Prometheus],
+    prometheus_factory: Callable[[dict[str, int]], Prometheus],
+    tmp_path: Path,
 ) -> None:
     from engine.settings import Settings
     from laporflow.runtime import EngineRuntime
@@ -611,18 +815,27 @@ def test_every_dashboard_panel_returns_data_from_a_live_engine(
 
     thread = threading.Thread(target=run_engine, name="ops-engine", daemon=True)
     thread.start()
+    side = SideProcesses(tmp_path, settings)
     try:
-        prometheus = prometheus_factory(engine_port)
-        _wait_for(
-            "Prometheus to scrape the engine",
-            lambda: [r["value"][1] for r in prometheus.query(f'up{{job="{ENGINE_JOB}"}}')] == ["1"],
-            timeout=30,
-        )
         _wait_for(
             "the engine to own every partition",
             lambda: runtime.consumer.owned_partitions == set(range(settings.partitions)),
             timeout=90,
         )
+        # The schema and topics exist: the notifier and the feed (polling a simulated
+        # national LAPOR!) start as their own processes, like in docker compose.
+        side.start()
+        prometheus = prometheus_factory(
+            {ENGINE_JOB: engine_port, FEED_JOB: side.feed_port, NOTIFY_JOB: side.notify_port}
+        )
+        for job in (ENGINE_JOB, FEED_JOB, NOTIFY_JOB):
+            _wait_for(
+                f"Prometheus to scrape {job}",
+                lambda job=job: (
+                    [r["value"][1] for r in prometheus.query(f'up{{job="{job}"}}')] == ["1"]
+                ),
+                timeout=60,
+            )
         traffic = Traffic(settings.topics.commands, run, _weeks_ago_monday(6))
         level3 = "laporflow_escalations_total"
         auto_closed = "laporflow_transitions_total"
@@ -646,6 +859,16 @@ def test_every_dashboard_panel_returns_data_from_a_live_engine(
                 timeout=90,
             )
             time.sleep(3)  # a few 1s scrapes (and 0.5s gauge refreshes) see it
+        # The feed fetched, skipped and pushed; the notifier sent and met a missing contact.
+        _wait_for(
+            "the feed to bring in verified reports",
+            lambda: side.dispatch_verified_reports(traffic),
+            timeout=60,
+        )
+        traffic.flush(kafka_bootstrap)
+        _wait_for("the feed to fetch, skip and push", side.feed_did_everything, timeout=90)
+        _wait_for("the notifier to send and miss", side.notifier_did_everything, timeout=90)
+        time.sleep(3)
 
         results: dict[PanelQuery, list[dict[str, Any]]] = {}
         queries = [q for path in DASHBOARDS for q in panel_queries(path)]
@@ -692,10 +915,12 @@ def test_every_dashboard_panel_returns_data_from_a_live_engine(
         assert ("LaporflowLevel3Escalation", "DINKES") in firing
         assert not any(name.startswith("LaporflowEngine") for name, _ in firing)
     finally:
+        side.stop()
         runtime.stop()
         thread.join(timeout=90)
         assert not thread.is_alive(), "the engine did not stop"
     assert not errors, errors
+    assert side.smtp_messages, "the notifier sent no mail to the SMTP server"
 
 
 def _has_number(result: list[dict[str, Any]]) -> bool:
@@ -728,3 +953,46 @@ def test_compose_serve_service() -> None:
     assert f"127.0.0.1:{port}/healthz" in " ".join(serve["healthcheck"]["test"])
     # The image holds the web app (templates and static files are package data).
     assert "COPY webapp ./webapp" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def test_compose_feed_and_simulator_services() -> None:
+    services = compose()["services"]
+    engine, feed, sim = services["engine"], services["feed"], services["lapor-sim"]
+    assert {"engine", "notifier", "mailpit", "serve", "prometheus", "grafana"} <= set(services)
+    # Both run the engine's image: `laporflow feed` and `laporflow lapor-sim`.
+    assert feed["image"] == sim["image"] == engine["image"]
+    assert feed["command"] == ["feed"]
+    assert sim["command"][0] == "lapor-sim"
+    sim_port = int(sim["command"][sim["command"].index("--port") + 1])
+    assert sim["command"][sim["command"].index("--host") + 1] == "0.0.0.0"
+    env = feed["environment"]
+    # The feed polls the simulator with the simulator's token, into the engine's topics.
+    assert env["LAPORFLOW_LAPOR_URL"].endswith(f"http://lapor-sim:{sim_port}}}")
+    assert env["LAPORFLOW_LAPOR_TOKEN"] == sim["environment"]["LAPORFLOW_LAPOR_TOKEN"]
+    for name in ("LAPORFLOW_KAFKA_BOOTSTRAP", "LAPORFLOW_DATABASE_URL", "LAPORFLOW_TOPIC_PREFIX"):
+        assert env[name] == engine["environment"][name], name
+    assert feed["depends_on"]["engine"] == {"condition": "service_healthy"}
+    assert feed["depends_on"]["lapor-sim"] == {"condition": "service_healthy"}
+    assert f"127.0.0.1:{sim_port}/healthz" in " ".join(sim["healthcheck"]["test"])
+    # Prometheus scrapes the feed and the notifier where they serve /metrics.
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
+    port = int(env["LAPORFLOW_FEED_METRICS_PORT"])
+    assert jobs[FEED_JOB] == [f"feed:{port}"]
+    assert f"127.0.0.1:{port}/healthz" in " ".join(feed["healthcheck"]["test"])
+    notify_port = int(services["notifier"]["environment"]["LAPORFLOW_NOTIFY_METRICS_PORT"])
+    assert jobs[NOTIFY_JOB] == [f"notifier:{notify_port}"]
+    assert {"feed", "notifier", "engine"} <= set(services["prometheus"]["depends_on"])
+
+
+def test_feed_and_notice_panels_read_their_own_process() -> None:
+    # Every process shares the metric registry (an engine exports the feed's gauges at 0):
+    # feed and notice panels must select their job.
+    feed_metrics = re.compile(r"laporflow_(feed_|lapor_push)")
+    notice_metrics = re.compile(r"laporflow_notice")
+    for query in panel_queries(SRE_DASHBOARD):
+        for metric in METRIC_NAME.findall(query.expr):
+            if feed_metrics.match(metric):
+                assert f'{metric}{{job="{FEED_JOB}"}}' in query.expr, query
+            if notice_metrics.match(metric):
+                assert f'{metric}{{job="{NOTIFY_JOB}"}}' in query.expr, query

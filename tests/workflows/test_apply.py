@@ -17,7 +17,6 @@ So the working days from 16 March on are 16, 17, 25, 26, 27, 30, 31.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +31,7 @@ from workflows.model import Actor, Command, ComplaintState, Event
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
 from workflows.sla import shift_for_pause, warning_instant
+from workflows.wire import command_bytes
 
 REGISTRY = WorkflowRegistry.default()
 POLICY = Policy.default()
@@ -119,15 +119,16 @@ def command(
     role = role or DEFAULT_ROLE[command_type]
     if payload is None:
         payload = submit_payload() if command_type == "submit" else PAYLOADS[command_type]
-    raw = {
-        "command_id": command_id or f"c-{command_type}-{role}-{at.isoformat()}",
-        "type": command_type,
-        "complaint_id": complaint_id,
-        "issued_at": at.isoformat(),
-        "actor": {"role": role, "id": ACTOR_IDS[role]},
-        "payload": payload,
-    }
-    return decode_command(json.dumps(raw).encode(), REGISTRY)
+    raw = command_bytes(
+        command_type,
+        complaint_id,
+        at,
+        role=role,
+        actor_id=ACTOR_IDS[role],
+        payload=payload,
+        command_id=command_id or f"c-{command_type}-{role}-{at.isoformat()}",
+    )
+    return decode_command(raw, REGISTRY)
 
 
 def run(complaint: ComplaintState | None, cmd: Command) -> Outcome:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -13,6 +12,7 @@ from workflows.apply import decide
 from workflows.model import Command, ComplaintState
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
+from workflows.wire import command_bytes
 
 REGISTRY = WorkflowRegistry.default()
 WITA = timezone(timedelta(hours=8))
@@ -25,15 +25,16 @@ DIRECTORY = Policy.model_validate(
 
 def command(kind: str, payload: dict[str, Any], minutes: int, cid: str) -> Command:
     role = {"submit": "complainant", "verify": "admin", "dispatch": "admin"}[kind]
-    raw = {
-        "command_id": f"c-{kind}-{cid}-{minutes}",
-        "type": kind,
-        "complaint_id": cid,
-        "issued_at": (AT + timedelta(minutes=minutes)).isoformat(),
-        "actor": {"role": role, "id": "x"},
-        "payload": payload,
-    }
-    return decode_command(json.dumps(raw).encode(), REGISTRY)
+    raw = command_bytes(
+        kind,
+        cid,
+        AT + timedelta(minutes=minutes),
+        role=role,
+        actor_id="x",
+        payload=payload,
+        command_id=f"c-{kind}-{cid}-{minutes}",
+    )
+    return decode_command(raw, REGISTRY)
 
 
 def verified(policy: Policy, region: str, cid: str = "C-1") -> ComplaintState:

@@ -23,6 +23,7 @@ from workflows.model import Command, ComplaintState
 from workflows.payloads import PAYLOAD_MODELS, Payload, SubmitPayload
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
+from workflows.wire import command_bytes
 
 WITA = ZoneInfo("Asia/Makassar")
 NOW = datetime(2026, 12, 31, 4, 0, tzinfo=UTC)
@@ -74,15 +75,16 @@ def command(
     role: str,
     at: datetime,
 ) -> Command:
-    raw = {
-        "command_id": f"c-{complaint_id}-{command_type}-{role}",
-        "type": command_type,
-        "complaint_id": complaint_id,
-        "issued_at": at.isoformat(),
-        "actor": {"role": role, "id": f"{role}-1"},
-        "payload": payload,
-    }
-    return decode_command(json.dumps(raw).encode(), registry)
+    raw = command_bytes(
+        command_type,
+        complaint_id,
+        at,
+        role=role,
+        actor_id=f"{role}-1",
+        payload=payload,
+        command_id=f"c-{complaint_id}-{command_type}-{role}",
+    )
+    return decode_command(raw, registry)
 
 
 def submit(registry: WorkflowRegistry, complaint_id: str, classification: str) -> Outcome:

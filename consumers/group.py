@@ -1,0 +1,45 @@
+"""Opening a kafka-python consumer in a group: the one place the settings are spelled out.
+
+Every Kafka loop of lapor-flow (commands, notices, sync-back) commits offsets itself,
+after its own work is stored, and starts from the earliest record when its group is new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+
+from engine.errors import BrokerError
+
+__all__ = ["open_group_consumer"]
+
+
+def open_group_consumer(
+    bootstrap: str,
+    group_id: str,
+    *,
+    max_poll_records: int,
+    consumer_config: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> KafkaConsumer:
+    """A consumer in ``group_id`` with manual commits; Kafka errors become BrokerError.
+
+    ``overrides`` are this loop's own settings; ``consumer_config`` (security settings,
+    tests' timeouts) is applied last.
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": max_poll_records,
+        "client_id": f"laporflow-{group_id}",
+        **overrides,
+        **(consumer_config or {}),
+    }
+    try:
+        return KafkaConsumer(**config)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot connect to Kafka: {exc}", bootstrap=bootstrap) from exc
