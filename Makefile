@@ -46,7 +46,7 @@ test: install
 	$(PY) scripts/services.py run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 ## Fault injection (tests/chaos/): kill -9, broker and database restarts, scale-out,
-## hostile input, secrets, replay. Sizes: LAPORFLOW_CHAOS_* (docs/notes/chaos.md).
+## hostile input, secrets, replay. Sizes: LAPORFLOW_CHAOS_* (docs/chaos.md).
 chaos: install
 	@scripts/ensure_java_maven.sh
 	$(PY) scripts/services.py run -- $(PY) -m pytest -m chaos tests/chaos --basetemp=.cache/chaos-tmp $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""Time ``laporflow report`` on a large synthetic history (docs/notes/report.md).
+"""Time ``laporflow report`` on a large synthetic history (docs/report.md).
 
 Builds (or reuses) a PostgreSQL database holding a year of generated complaints in
 several regions, applied by the real :class:`~engine.processor.Processor` (no broker),

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from engine.errors import ConfigError
 from lapor.models import Report
+from workflows.wire import command_doc
 
 __all__ = ["Mapping", "PlannedCommand", "SkipReport", "StatusRule", "load_mapping"]
 
@@ -74,14 +75,15 @@ class PlannedCommand:
 
     def as_dict(self) -> dict[str, Any]:
         """The command document."""
-        return {
-            "command_id": self.command_id,
-            "type": self.type,
-            "complaint_id": self.complaint_id,
-            "issued_at": self.issued_at,
-            "actor": self.actor,
-            "payload": self.payload,
-        }
+        return command_doc(
+            self.type,
+            self.complaint_id,
+            self.issued_at,
+            role=self.actor["role"],
+            actor_id=self.actor["id"],
+            payload=self.payload,
+            command_id=self.command_id,
+        )
 
 
 @dataclass(frozen=True)

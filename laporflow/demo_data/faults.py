@@ -17,6 +17,7 @@ from typing import Any, Final
 from laporflow.demo_data.lifecycle import Complaint, Generator, Person
 from laporflow.demo_data.records import WITA, WORK_START, DemoRecord, add_workdays, encode, iso
 from laporflow.demo_data.region import DATA
+from workflows.wire import command_doc
 
 __all__ = ["duplicates", "forbidden", "invalid", "unknown"]
 
@@ -143,14 +144,15 @@ def _doc(g: Generator, base: DemoRecord, at: datetime, ctype: str, payload: dict
     actor_id = g.admin if role == "admin" else "penghubung-pupr"
     if ctype == "submit":
         role, actor_id = "complainant", "pelapor-1"
-    return {
-        "command_id": g.command_id(),
-        "type": ctype,
-        "complaint_id": base.key.decode("utf-8"),
-        "issued_at": iso(at),
-        "actor": {"role": role, "id": actor_id},
-        "payload": payload,
-    }
+    return command_doc(
+        ctype,
+        base.key.decode("utf-8"),
+        iso(at),
+        role=role,
+        actor_id=actor_id,
+        payload=payload,
+        command_id=g.command_id(),
+    )
 
 
 _Variant = Callable[[Generator, DemoRecord, datetime], tuple[bytes, bytes]]

@@ -38,6 +38,7 @@ from laporflow.demo_data.region import (
     VERIFY_DELAY,
     season_factor,
 )
+from workflows.wire import command_doc
 
 __all__ = ["Complaint", "Generator", "Person"]
 
@@ -188,14 +189,15 @@ class Generator:
     ) -> DemoRecord:
         """Encode one command of complaint ``c`` and keep it as a record of ``kind``."""
         value = encode(
-            {
-                "command_id": self.command_id(),
-                "type": ctype,
-                "complaint_id": c.complaint_id,
-                "issued_at": iso(at),
-                "actor": {"role": actor[0], "id": actor[1]},
-                "payload": payload,
-            }
+            command_doc(
+                ctype,
+                c.complaint_id,
+                iso(at),
+                role=actor[0],
+                actor_id=actor[1],
+                payload=payload,
+                command_id=self.command_id(),
+            )
         )
         record = DemoRecord(c.complaint_id.encode("utf-8"), value, kind, at)
         if kind == "lifecycle":

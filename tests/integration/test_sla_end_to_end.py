@@ -805,6 +805,11 @@ def test_a_policy_change_reaches_running_clocks_at_the_next_start(
     settings = e.settings.model_copy(update={"policy": str(policy)})
     e.runtime = EngineRuntime(settings, clock=e.clock, serve_http=False)
     assert e.runtime.rescheduled == 1
+    # The relay publishes the partitions its consumer owns: join the group first.
+    give_up = time.monotonic() + SETTLE_TIMEOUT_S
+    while not e.runtime.consumer.owned_partitions:
+        assert time.monotonic() < give_up, "the restarted engine never got its partitions"
+        e.runtime.consumer.poll_once()
     e.runtime.relay.drain()
     assert e.status(running)["clocks"]["follow_up"]["deadline"] == "2026-04-14T23:59:59+08:00"
     last = e.timeline(running)[-1]
