@@ -22,7 +22,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 
 from consumers.group import open_group_consumer
-from engine.errors import StoreError
+from engine.errors import BrokerError, StoreError
 from engine.metrics import METRICS
 from engine.processor import BatchResult, Processor
 from engine.retry import run_with_backoff
@@ -135,7 +135,11 @@ class CommandConsumer:
         *,
         on_batch: Callable[[ConsumerStats], None] | None = None,
     ) -> None:
-        """Poll, apply, commit until ``stop`` is set; store outages are retried with backoff."""
+        """Poll, apply, commit until ``stop`` is set; outages are retried with backoff.
+
+        Database and broker outages alike: kafka-python's ``poll`` raises (for instance
+        while it looks for the group coordinator) when the broker is gone.
+        """
 
         def step() -> float:
             try:
@@ -148,16 +152,19 @@ class CommandConsumer:
         run_with_backoff(
             step,
             stop,
-            retry_on=(StoreError,),
-            what="applying a batch (database unavailable?)",
+            retry_on=(StoreError, BrokerError),
+            what="applying a batch (database or broker unavailable?)",
             on_failure=lambda _: METRICS.batch_failures.inc(),
         )
 
     def poll_once(self) -> BatchResult | None:
         """One poll: apply its records (or sweep timers when idle) and commit offsets."""
-        polled = self._consumer.poll(
-            timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records
-        )
+        try:
+            polled = self._consumer.poll(
+                timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records
+            )
+        except KafkaError as exc:
+            raise BrokerError(f"polling Kafka failed: {exc}") from exc
         records = [r for tp in sorted(polled, key=lambda tp: tp.partition) for r in polled[tp]]
         caught_up = self._caught_up(polled)
         if not records:
