@@ -748,7 +748,7 @@ class Store:
                     complaint_id=updates[0]["b_id"] if len(updates) == 1 else None,
                 )
         if inserts:
-            conn.execute(insert(table), inserts)
+            self._insert(conn, table, inserts)
         self._write_clocks(conn, writes)
 
     def _write_clocks(self, conn: Connection, writes: list[ComplaintWrite]) -> None:
@@ -786,11 +786,41 @@ class Store:
         )
         conn.execute(stmt, rows)
 
+    def _insert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (dicts with the same keys): one ``COPY`` on PostgreSQL.
+
+        An ``executemany`` INSERT sends one statement per row (pipelined, but the
+        server still parses and plans each); ``COPY ... FROM STDIN`` streams the whole
+        batch as one statement. SQLite keeps the plain ``executemany``.
+        """
+        if self.dialect != "postgresql":
+            conn.execute(insert(table), rows)
+            return
+        import psycopg  # the PostgreSQL driver: only here, where it is in use
+
+        columns = list(rows[0])
+        names = ", ".join(f'"{name}"' for name in columns)
+        raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection always has its driver's
+        try:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+            ):
+                for row in rows:
+                    copy.write_row([row[name] for name in columns])
+        except psycopg.IntegrityError as exc:
+            # A duplicate event (complaint_id, seq) or complaint id: someone wrote first.
+            raise ConcurrencyError(f"conflicting write: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"copying rows into {table.name} failed: {exc}") from exc
+
     def _write_events(self, conn: Connection, events: list[Event]) -> None:
         if not events:
             return
-        conn.execute(
-            insert(events_table),
+        self._insert(
+            conn,
+            events_table,
             [
                 {
                     "event_id": e.event_id,
@@ -820,8 +850,9 @@ class Store:
         if not records:
             return
         now = datetime.now(UTC)
-        conn.execute(
-            insert(outbox_table),
+        self._insert(
+            conn,
+            outbox_table,
             [
                 {
                     "topic": r.topic,
