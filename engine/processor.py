@@ -550,6 +550,7 @@ class Processor:
                     complainant=work.complainant.get(complaint_id),
                     clocks_before={} if before is None else before.clocks,
                     skpd_before=None if before is None else before.skpd,
+                    state_before=None if before is None else before.state,
                 )
             )
 

@@ -47,6 +47,7 @@ from sqlalchemy import (
 __all__ = [
     "UTCDateTime",
     "clocks_table",
+    "complaint_counts_table",
     "complaints_table",
     "events_table",
     "label_values_table",
@@ -135,6 +136,21 @@ events_table = Table(
     # The report's per-complaint probes: a complaint's first dispatch to an SKPD, that
     # SKPD's first answer or return after it, a later resolution (engine/report_query).
     Index("ix_events_complaint_type", "complaint_id", "type", "skpd", "seq"),
+)
+
+#: Complaints per (partition, state, skpd), kept by ``Store.write`` in the batch's own
+#: transaction (+1 for the new state, -1 for the old), so the ``laporflow_complaints``
+#: gauge sums a few hundred rows instead of scanning every complaint ever stored. Rows are
+#: keyed by partition so engine instances, which own distinct partitions, do not wait on
+#: each other's counter rows; a row may go negative if a complaint's partition changes,
+#: the sums per (state, skpd) stay exact.
+complaint_counts_table = Table(
+    "complaint_counts",
+    metadata,
+    Column("partition", Integer, primary_key=True),
+    Column("state", String(32), primary_key=True),
+    Column("skpd", String(64), primary_key=True),  # "" before dispatch
+    Column("n", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
 )
 
 clocks_table = Table(

@@ -43,6 +43,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from engine.errors import ConcurrencyError, SchemaError, StoreError
 from engine.schema import (
     clocks_table,
+    complaint_counts_table,
     complaints_table,
     events_table,
     label_values_table,
@@ -118,6 +119,9 @@ class ComplaintWrite:
     #: The clocks and SKPD as they were read; only clock rows that differ are written.
     clocks_before: Mapping[str, ClockState] = field(default_factory=dict)
     skpd_before: str | None = None
+    #: The state as it was read (for the counts behind the gauges); when an update does
+    #: not give it, the store reads it in the batch's transaction.
+    state_before: str | None = None
 
     def changed_clocks(self) -> list[ClockState]:
         """Clock rows to write: all when the SKPD changed (each row names it), else changed ones."""
@@ -396,15 +400,20 @@ class Store:
             return [Event.model_validate_json(body) for (body,) in rows]
 
     def count_by_state_skpd(self) -> dict[tuple[str, str], int]:
-        """Complaints now in each (state, skpd); skpd ``""`` before dispatch."""
-        table = complaints_table
+        """Complaints now in each (state, skpd); skpd ``""`` before dispatch.
+
+        Summed from the per-partition counts each batch keeps (``complaint_counts``):
+        exact across engine instances, and as cheap with a million complaints stored
+        as with ten.
+        """
+        table = complaint_counts_table
         with self.connect("counting complaints") as conn:
             rows = conn.execute(
-                select(table.c.state, table.c.skpd, func.count()).group_by(
+                select(table.c.state, table.c.skpd, func.sum(table.c.n)).group_by(
                     table.c.state, table.c.skpd
                 )
             )
-            return {(state, skpd or ""): n for state, skpd, n in rows}
+            return {(state, skpd): int(n) for state, skpd, n in rows if n}
 
     def open_breaches(self) -> dict[tuple[str, str], int]:
         """Clocks now breached and still running, per (skpd, clock)."""
@@ -743,6 +752,7 @@ class Store:
                 )
             else:
                 updates.append({"b_id": c.complaint_id, "b_expected": w.expected_seq, **values})
+        counts = self._count_deltas(conn, writes)
         if updates:
             # One statement, executed for every row (psycopg pipelines it); the summed
             # rowcount tells whether each row still had the seq it was read at.
@@ -754,8 +764,60 @@ class Store:
                     complaint_id=updates[0]["b_id"] if len(updates) == 1 else None,
                 )
         if inserts:
-            conn.execute(insert(table), inserts)
+            self._insert(conn, table, inserts)
+        self._write_counts(conn, counts)
         self._write_clocks(conn, writes)
+
+    def _count_deltas(
+        self, conn: Connection, writes: list[ComplaintWrite]
+    ) -> dict[tuple[int, str, str], int]:
+        """How this batch moves ``complaint_counts``: -1 where a complaint was, +1 where it is."""
+        unknown = [
+            w.complaint.complaint_id
+            for w in writes
+            if w.expected_seq is not None and w.state_before is None
+        ]
+        read: dict[str, tuple[str, str | None]] = {}
+        for chunk in _chunks(unknown, 500):
+            table = complaints_table
+            rows = conn.execute(
+                select(table.c.complaint_id, table.c.state, table.c.skpd).where(
+                    table.c.complaint_id.in_(chunk)
+                )
+            )
+            read.update((cid, (state, skpd)) for cid, state, skpd in rows)
+        deltas: dict[tuple[int, str, str], int] = {}
+        for w in writes:
+            c = w.complaint
+            if w.expected_seq is not None:
+                if w.state_before is not None:
+                    state, skpd = w.state_before, w.skpd_before
+                else:
+                    # Gone since it was read: the seq check below reports the conflict.
+                    state, skpd = read.get(c.complaint_id, (c.state, c.skpd))
+                key = (w.partition, state, skpd or "")
+                deltas[key] = deltas.get(key, 0) - 1
+            key = (w.partition, c.state, c.skpd or "")
+            deltas[key] = deltas.get(key, 0) + 1
+        return {key: n for key, n in deltas.items() if n}
+
+    def _write_counts(self, conn: Connection, deltas: dict[tuple[int, str, str], int]) -> None:
+        """Add ``deltas`` to ``complaint_counts``, rows in key order (no lock-order cycles)."""
+        if not deltas:
+            return
+        table = complaint_counts_table
+        stmt = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["partition", "state", "skpd"],
+            set_={"n": table.c.n + stmt.excluded.n},
+        )
+        conn.execute(
+            stmt,
+            [
+                {"partition": p, "state": state, "skpd": skpd, "n": n}
+                for (p, state, skpd), n in sorted(deltas.items())
+            ],
+        )
 
     def _write_clocks(self, conn: Connection, writes: list[ComplaintWrite]) -> None:
         rows = [
@@ -792,11 +854,41 @@ class Store:
         )
         conn.execute(stmt, rows)
 
+    def _insert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (dicts with the same keys): one ``COPY`` on PostgreSQL.
+
+        An ``executemany`` INSERT sends one statement per row (pipelined, but the
+        server still parses and plans each); ``COPY ... FROM STDIN`` streams the whole
+        batch as one statement. SQLite keeps the plain ``executemany``.
+        """
+        if self.dialect != "postgresql":
+            conn.execute(insert(table), rows)
+            return
+        import psycopg  # the PostgreSQL driver: only here, where it is in use
+
+        columns = list(rows[0])
+        names = ", ".join(f'"{name}"' for name in columns)
+        raw = conn.connection.driver_connection
+        assert raw is not None  # a checked-out connection always has its driver's
+        try:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+            ):
+                for row in rows:
+                    copy.write_row([row[name] for name in columns])
+        except psycopg.IntegrityError as exc:
+            # A duplicate event (complaint_id, seq) or complaint id: someone wrote first.
+            raise ConcurrencyError(f"conflicting write: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"copying rows into {table.name} failed: {exc}") from exc
+
     def _write_events(self, conn: Connection, events: list[Event]) -> None:
         if not events:
             return
-        conn.execute(
-            insert(events_table),
+        self._insert(
+            conn,
+            events_table,
             [
                 {
                     "event_id": e.event_id,
@@ -826,8 +918,9 @@ class Store:
         if not records:
             return
         now = datetime.now(UTC)
-        conn.execute(
-            insert(outbox_table),
+        self._insert(
+            conn,
+            outbox_table,
             [
                 {
                     "topic": r.topic,

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from datetime import datetime
 
 from workflows.definition import NEW
-from workflows.model import Command, ComplaintState, Event
+from workflows.model import Command, ComplaintState, Event, trusted
 from workflows.payloads import DispatchPayload, Payload, SubmitPayload
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
@@ -31,10 +30,10 @@ from workflows.timers import (
     next_due,
 )
 from workflows.transition import (
-    EVENT_NAMESPACE,
     Outcome,
     apply_transition,
     event_id_for,
+    event_uuid,
     public_actor,
 )
 
@@ -178,7 +177,8 @@ def _submit(
     if command.actor.role not in spec.roles:
         detail = f"role '{command.actor.role}' may not submit"
         return _reject(None, command, "role_not_allowed", detail, now, source)
-    created = ComplaintState(
+    created = trusted(
+        ComplaintState,
         complaint_id=command.complaint_id,
         workflow=definition.name,
         workflow_version=definition.version,
@@ -206,7 +206,7 @@ def _reject(
 ) -> Outcome:
     salt = f"rejected/{command.command_id}/{source}/{complaint.seq if complaint else 0}/{reason}"
     event = Event(
-        event_id=f"e-{uuid.uuid5(EVENT_NAMESPACE, salt)}",
+        event_id=f"e-{event_uuid(salt)}",
         type="command.rejected",
         complaint_id=command.complaint_id,
         seq=None,

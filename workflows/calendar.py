@@ -33,6 +33,8 @@ HOLIDAY_CATEGORIES: tuple[str, ...] = ("public", "government")
 POLICY_HOLIDAY_NAME = "Libur tambahan (kebijakan daerah)"
 
 _SATURDAY = 5
+#: Entries each answer memo keeps before it starts over (a few MB at most).
+_MEMO_LIMIT = 100_000
 
 
 class WorkingCalendar:
@@ -60,6 +62,10 @@ class WorkingCalendar:
         self._closed: dict[int, frozenset[date]] = {}
         self._names: dict[int, dict[date, str]] = {}
         self._lock = threading.Lock()
+        # Answers already computed: deadlines of complaints started the same day share
+        # them, so the O(n) walk runs once per (day, n) instead of once per command.
+        self._added_days: dict[tuple[date, int], date] = {}
+        self._between: dict[tuple[date, date], int] = {}
 
     @property
     def added(self) -> frozenset[date]:
@@ -133,6 +139,9 @@ class WorkingCalendar:
         ``day`` need not be a working day: from a Saturday, the 1st working day is the
         following Monday (if that is not a holiday).
         """
+        known = self._added_days.get((day, n))
+        if known is not None:
+            return known
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         one = timedelta(days=1)
@@ -143,16 +152,25 @@ class WorkingCalendar:
             current += one
             if self.is_working_day(current):
                 remaining -= 1
+        if len(self._added_days) >= _MEMO_LIMIT:
+            self._added_days.clear()
+        self._added_days[(day, n)] = current
         return current
 
     def working_days_between(self, start: date, end: date) -> int:
         """Number of working days ``d`` with ``start < d <= end``; 0 if ``end <= start``."""
         if end <= start:
             return 0
+        known = self._between.get((start, end))
+        if known is not None:
+            return known
         weekdays = _weekdays_until(end) - _weekdays_until(start)
         # Subtract the closed weekdays in range: a few dozen per year, not every day.
         years = range(start.year, end.year + 1)
         closed = sum(1 for year in years for d in self._load(year) if start < d <= end)
+        if len(self._between) >= _MEMO_LIMIT:
+            self._between.clear()
+        self._between[(start, end)] = weekdays - closed
         return weekdays - closed
 
 

@@ -60,6 +60,10 @@ class ClockRule:
     resumes: bool = False
 
 
+#: What an undeclared command does to the clocks: nothing (one shared instance).
+_NO_CLOCK_RULE = ClockRule()
+
+
 @dataclass(frozen=True)
 class WorkflowDefinition:
     """A versioned workflow; a stored complaint keeps the version it started with."""
@@ -138,7 +142,7 @@ class WorkflowDefinition:
 
     def clock_rule(self, command: str) -> ClockRule:
         """The clock effects of ``command`` (none when not declared)."""
-        return self.clock_rules.get(command, ClockRule())
+        return self.clock_rules.get(command, _NO_CLOCK_RULE)
 
     def mermaid(self) -> str:
         """A Mermaid ``stateDiagram-v2`` of this workflow: the library's own export."""

@@ -44,11 +44,13 @@ __all__ = [
     "NotifySettings",
     "Override",
     "Policy",
+    "PolicyLookups",
     "QuietHours",
     "RegionPolicy",
     "RegionTargets",
     "SkpdDirectory",
     "Webhook",
+    "lookups",
 ]
 
 _FROZEN: Final = ConfigDict(extra="forbid", frozen=True)
@@ -532,6 +534,59 @@ def _is_region_skpd(key: str) -> bool:
     """Whether ``key`` is ``REGION/SKPD`` with both parts non-empty."""
     region, sep, skpd = key.partition("/")
     return bool(sep) and bool(region) and bool(skpd) and "/" not in skpd
+
+
+class PolicyLookups:
+    """Memoised lookups of one :class:`Policy`, for the per-command hot path.
+
+    A policy is frozen, so its limits, time zones and calendar never change: each
+    distinct question is answered once. Get one with :func:`lookups`.
+    """
+
+    __slots__ = ("_limits", "_zones", "calendar", "policy", "warning_fraction")
+
+    def __init__(self, policy: Policy) -> None:
+        """Wrap ``policy`` (held, so the memo can never outlive it)."""
+        self.policy = policy
+        self.calendar: WorkingCalendar = policy.calendar
+        self.warning_fraction: float = policy.warning_fraction
+        self._limits: dict[tuple[str, str | None, str | None, str | None], int] = {}
+        self._zones: dict[str | None, ZoneInfo] = {}
+
+    def limit(
+        self, clock: ClockName, *, region: str | None, skpd: str | None, category: str | None
+    ) -> int:
+        """:meth:`Policy.limit`, memoised."""
+        key = (clock, region, skpd, category)
+        value = self._limits.get(key)
+        if value is None:
+            value = self._limits[key] = self.policy.limit(
+                clock, region=region, skpd=skpd, category=category
+            )
+        return value
+
+    def timezone(self, region: str | None) -> ZoneInfo:
+        """:meth:`Policy.timezone`, memoised."""
+        zone = self._zones.get(region)
+        if zone is None:
+            zone = self._zones[region] = self.policy.timezone(region)
+        return zone
+
+
+#: By ``id(policy)``; each entry holds its policy, so an id is never reused under it.
+_LOOKUPS: dict[int, PolicyLookups] = {}
+_MAX_LOOKUPS: Final = 32
+
+
+def lookups(policy: Policy) -> PolicyLookups:
+    """The memoised lookups of ``policy`` (built on first use, then shared)."""
+    found = _LOOKUPS.get(id(policy))
+    if found is not None and found.policy is policy:
+        return found
+    if len(_LOOKUPS) >= _MAX_LOOKUPS:
+        _LOOKUPS.clear()  # policies are few; a reload storm must not grow this forever
+    found = _LOOKUPS[id(policy)] = PolicyLookups(policy)
+    return found
 
 
 _DEFAULT_POLICY: Final = Policy()

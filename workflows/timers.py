@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from workflows.definition import WorkflowDefinition
-from workflows.model import Actor, ClockState, Command, ComplaintState, Event
+from workflows.model import Actor, ClockState, Command, ComplaintState, Event, evolve
 from workflows.payloads import NotePayload
-from workflows.policy import Policy
+from workflows.policy import Policy, lookups
 from workflows.registry import WorkflowRegistry
 from workflows.sla import ClockName, escalation_instants, warning_instant
 from workflows.transition import (
@@ -98,8 +98,9 @@ def _clock_next_due(
         return None
     if clock.escalation_level >= MAX_ESCALATION_LEVEL:
         return None
-    tz = policy.timezone(complaint.region)
-    return escalation_instants(clock.deadline, tz, policy.calendar)[clock.escalation_level]
+    memo = lookups(policy)
+    tz = memo.timezone(complaint.region)
+    return escalation_instants(clock.deadline, tz, memo.calendar)[clock.escalation_level]
 
 
 def fire_timers(
@@ -140,7 +141,7 @@ def _fire_one(
     clock = complaint.clocks[name]
     causation = f"timer:{complaint.complaint_id}:{name}:{instant.isoformat()}"
     if not clock.warned:
-        complaint = _with_clock(complaint, clock.model_copy(update={"warned": True}))
+        complaint = _with_clock(complaint, evolve(clock, warned=True))
         complaint, event = _timer_event(
             complaint, "complaint.sla_warning", clock, instant, now, causation
         )
@@ -150,14 +151,12 @@ def _fire_one(
     level = clock.escalation_level + 1
     events = []
     if clock.breached_at is None:
-        complaint = _with_clock(complaint, clock.model_copy(update={"breached_at": instant}))
+        complaint = _with_clock(complaint, evolve(clock, breached_at=instant))
         complaint, event = _timer_event(
             complaint, "complaint.sla_breached", clock, instant, now, causation
         )
         events.append(event)
-    complaint = _with_clock(
-        complaint, complaint.clocks[name].model_copy(update={"escalation_level": level})
-    )
+    complaint = _with_clock(complaint, evolve(complaint.clocks[name], escalation_level=level))
     extra = {"level": level, "target": policy.escalation_target(cast(ClockName, name), level)}
     complaint, event = _timer_event(
         complaint, "complaint.escalated", clock, instant, now, causation, extra=extra
@@ -176,7 +175,7 @@ def _auto_close(
 ) -> tuple[ComplaintState, list[Event], tuple[str, str] | None]:
     if not definition.allows(complaint.state, "resolve"):
         # Nothing to close any more: end the clock quietly.
-        stopped = clock.model_copy(update={"stopped_at": instant})
+        stopped = evolve(clock, stopped_at=instant)
         return _with_clock(complaint, stopped), [], None
     command = Command(
         command_id=f"auto_close:{complaint.complaint_id}:{instant.isoformat()}",
@@ -192,7 +191,7 @@ def _auto_close(
 
 
 def _with_clock(complaint: ComplaintState, clock: ClockState) -> ComplaintState:
-    return complaint.model_copy(update={"clocks": {**complaint.clocks, clock.name: clock}})
+    return evolve(complaint, clocks={**complaint.clocks, clock.name: clock})
 
 
 def _timer_event(
@@ -205,7 +204,7 @@ def _timer_event(
     extra: dict[str, Any] | None = None,
 ) -> tuple[ComplaintState, Event]:
     """A timer's event; returns the complaint with its seq advanced past it."""
-    complaint = complaint.model_copy(update={"seq": complaint.seq + 1})
+    complaint = evolve(complaint, seq=complaint.seq + 1)
     payload = {
         "clock": clock.name,
         "started_at": clock.started_at.isoformat(),

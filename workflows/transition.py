@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from workflows.definition import NEW, WorkflowDefinition
-from workflows.model import Actor, ClockState, Command, ComplaintState, Event
+from workflows.model import Actor, ClockState, Command, ComplaintState, Event, evolve, trusted
 from workflows.payloads import DispatchPayload, SubmitPayload
-from workflows.policy import Policy
+from workflows.policy import Policy, lookups
 from workflows.sla import ClockName, compute_deadline, shift_for_pause, warning_instant
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "clock_deadline",
     "clock_limit",
     "event_id_for",
+    "event_uuid",
     "public_actor",
     "resume_clocks",
     "start_clock",
@@ -34,6 +35,8 @@ __all__ = [
 
 #: Namespace of the uuid5 event ids (never change it: ids must survive replays).
 EVENT_NAMESPACE = uuid.UUID("6f1d7c1e-3d55-4b43-9a0b-4c6a1f0e2b7d")
+#: SHA-1 state after the namespace bytes: uuid5 hashes namespace + name.
+_NAMESPACE_SHA1 = hashlib.sha1(EVENT_NAMESPACE.bytes, usedforsecurity=False)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,28 @@ class Outcome:
     timer_transitions: tuple[tuple[str, str], ...] = field(default=())
 
 
+def event_uuid(name: str) -> str:
+    """``str(uuid.uuid5(EVENT_NAMESPACE, name))``, without building a ``UUID`` object.
+
+    The same digest and the same version and variant bits, formatted directly: the
+    ``UUID`` class costs more than the hash itself, once per event.
+    """
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(name.encode())
+    value = int.from_bytes(digest.digest()[:16])
+    value = (value & _UUID_CLEAR) | _UUID5_BITS
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+# Version 5 in bits 76-79, the RFC 4122 variant in bits 62-63 (as uuid.UUID sets them).
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID5_BITS = (5 << 76) | (0x8000 << 48)
+
+
 def event_id_for(complaint_id: str, seq: int) -> str:
     """The deterministic id of a complaint's ``seq``-th event, stable across replays."""
-    return f"e-{uuid.uuid5(EVENT_NAMESPACE, f'{complaint_id}/{seq}')}"
+    return f"e-{event_uuid(f'{complaint_id}/{seq}')}"
 
 
 def apply_transition(
@@ -84,13 +106,12 @@ def apply_transition(
         deferred_at = None
         if not rule.resumes:
             # An implicit resume is still a resume: its own event, before the command's.
-            complaint = complaint.model_copy(
-                update={
-                    "clocks": clocks,
-                    "deferred_at": None,
-                    "seq": complaint.seq + 1,
-                    "updated_at": max(complaint.updated_at, at),
-                }
+            complaint = evolve(
+                complaint,
+                clocks=dict(clocks),
+                deferred_at=None,
+                seq=complaint.seq + 1,
+                updated_at=max(complaint.updated_at, at),
             )
             events.append(
                 build_event(
@@ -114,26 +135,26 @@ def apply_transition(
         skpd = None  # back with the coordinator; the event still names the returning SKPD
     if rule.pauses:
         deferred_at = at
-        clocks = {
-            n: c.model_copy(update={"paused_at": at}) if c.running else c for n, c in clocks.items()
-        }
+        clocks = {n: evolve(c, paused_at=at) if c.running else c for n, c in clocks.items()}
     stopped = []
     for name in rule.stops:
         clock = clocks.get(name)
         if clock is not None and clock.running:
-            clocks[name] = clock.model_copy(update={"stopped_at": at, "paused_at": None})
+            clocks[name] = evolve(clock, stopped_at=at, paused_at=None)
             stopped.append(_stop_summary(clocks[name]))
-    updated = complaint.model_copy(
-        update={
-            "state": definition.destination(previous, command.type),
-            "skpd": skpd,
-            "deferred_at": deferred_at,
-            "updated_at": max(complaint.updated_at, at),
-        }
+    # The new state, built once. ``clocks`` is this command's own new dict: the clocks
+    # it starts (whose limits depend on the new SKPD) complete it below.
+    updated = evolve(
+        complaint,
+        state=definition.destination(previous, command.type),
+        skpd=skpd,
+        deferred_at=deferred_at,
+        updated_at=max(complaint.updated_at, at),
+        seq=complaint.seq + 1,
+        clocks=clocks,
     )
     for name in rule.starts:
         clocks[name] = start_clock(name, at, updated, definition, policy)
-    updated = updated.model_copy(update={"clocks": clocks, "seq": complaint.seq + 1})
     payload = {**_event_payload(command, updated), **extra}
     if stopped:
         payload["clocks_stopped"] = stopped
@@ -206,9 +227,11 @@ def start_clock(
     limit = clock_limit(name, complaint, complaint.skpd, policy)
     deadline = clock_deadline(name, at, limit, (), complaint, definition, policy)
     escalates = name in definition.escalating_clocks
-    warning_at = warning_instant(at, deadline, policy.warning_fraction) if escalates else deadline
+    fraction = lookups(policy).warning_fraction
+    warning_at = warning_instant(at, deadline, fraction) if escalates else deadline
     # A clock that never breaches (auto-close) has no warning to give.
-    return ClockState(
+    return trusted(
+        ClockState,
         name=name,
         started_at=at,
         limit=limit,
@@ -222,7 +245,7 @@ def start_clock(
 
 def clock_limit(name: str, complaint: ComplaintState, skpd: str | None, policy: Policy) -> int:
     """The limit in days of clock ``name`` for ``complaint`` held by ``skpd``."""
-    return policy.limit(
+    return lookups(policy).limit(
         cast(ClockName, name),
         region=complaint.region,
         skpd=skpd,
@@ -243,12 +266,13 @@ def clock_deadline(
 
     Exactly what starting the clock and resuming it after each pause computes, in one go.
     """
-    tz = policy.timezone(complaint.region)
+    memo = lookups(policy)
+    tz = memo.timezone(complaint.region)
     working = name not in definition.calendar_day_clocks
-    deadline = compute_deadline(started_at, limit, tz, policy.calendar, working_days=working)
+    deadline = compute_deadline(started_at, limit, tz, memo.calendar, working_days=working)
     for deferred_at, resumed_at in pauses:
         deadline = shift_for_pause(
-            deadline, deferred_at, resumed_at, tz, policy.calendar, working_days=working
+            deadline, deferred_at, resumed_at, tz, memo.calendar, working_days=working
         )
     return deadline
 
@@ -261,7 +285,8 @@ def resume_clocks(
     at: datetime,
 ) -> dict[str, ClockState]:
     """The clocks after a pause ending at ``at``: each deadline shifted by the paused days."""
-    tz = policy.timezone(complaint.region)
+    memo = lookups(policy)
+    tz = memo.timezone(complaint.region)
     resumed = {}
     for name, clock in clocks.items():
         if clock.paused_at is None or not clock.running:
@@ -269,19 +294,14 @@ def resume_clocks(
             continue
         working = name not in definition.calendar_day_clocks
         deadline = shift_for_pause(
-            clock.deadline, clock.paused_at, at, tz, policy.calendar, working_days=working
+            clock.deadline, clock.paused_at, at, tz, memo.calendar, working_days=working
         )
         warning_at = clock.warning_at
         if not clock.warned:
-            warning_at = warning_instant(clock.started_at, deadline, policy.warning_fraction)
+            warning_at = warning_instant(clock.started_at, deadline, memo.warning_fraction)
         pauses = None if clock.pauses is None else (*clock.pauses, (clock.paused_at, at))
-        resumed[name] = clock.model_copy(
-            update={
-                "deadline": deadline,
-                "warning_at": warning_at,
-                "paused_at": None,
-                "pauses": pauses,
-            }
+        resumed[name] = evolve(
+            clock, deadline=deadline, warning_at=warning_at, paused_at=None, pauses=pauses
         )
     return resumed
 
@@ -310,7 +330,8 @@ def build_event(
     payload: dict[str, Any],
 ) -> Event:
     """An event of ``complaint`` at its current seq (its id derives from complaint and seq)."""
-    return Event(
+    return trusted(
+        Event,
         event_id=event_id_for(complaint.complaint_id, complaint.seq),
         type=event_type,
         complaint_id=complaint.complaint_id,

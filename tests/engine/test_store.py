@@ -264,6 +264,50 @@ def test_counts_for_gauges(store: Store) -> None:
     assert store.open_breaches() == {("DINKES", "follow_up"): 1}
 
 
+def _counted_by_scan(store: Store) -> dict[tuple[str, str], int]:
+    """The gauge's counts as a full scan of the complaints table gives them."""
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT state, skpd, count(*) FROM complaints GROUP BY 1, 2"))
+        return {(state, skpd or ""): n for state, skpd, n in rows}
+
+
+def test_gauge_counts_follow_moves_across_partitions_and_failed_writes(store: Store) -> None:
+    write_new(store, complaint("B-1"), partition=0)
+    write_new(store, complaint("B-2"), partition=1)
+    write_new(store, complaint("B-3"), partition=1)
+    dispatched = complaint("B-1", seq=2, state="dispatched", skpd="DINKES")
+    store.write(
+        BatchWrite(
+            complaints=[
+                ComplaintWrite(dispatched, 1, 0, None, state_before="submitted"),
+                # No state_before given: the store reads the old state itself.
+                ComplaintWrite(complaint("B-2", seq=2, state="verified"), 1, 1, None),
+                # Moved to another partition (a repartitioned topic): sums stay exact.
+                ComplaintWrite(
+                    complaint("B-3", seq=2, state="verified"), 1, 5, None, state_before="submitted"
+                ),
+            ],
+            events=[event("B-1", 2), event("B-2", 2), event("B-3", 2)],
+        )
+    )
+    expected = {("dispatched", "DINKES"): 1, ("verified", ""): 2}
+    assert store.count_by_state_skpd() == expected == _counted_by_scan(store)
+    # A batch that fails on its seq check leaves the counts as they were.
+    stale = complaint("B-1", seq=3, state="resolved", skpd="DINKES")
+    with pytest.raises(ConcurrencyError):
+        store.write(
+            BatchWrite(
+                complaints=[
+                    ComplaintWrite(complaint("B-4"), None, 0, None),
+                    ComplaintWrite(stale, 1, 0, None, skpd_before="DINKES", state_before="x"),
+                ]
+            )
+        )
+    assert store.count_by_state_skpd() == expected == _counted_by_scan(store)
+
+
 def test_progress_is_an_optimistic_lock_per_partition(store: Store) -> None:
     store.write(BatchWrite(progress=[Progress("t", 0, 10, None)]))
     with pytest.raises(ConcurrencyError):
