@@ -392,8 +392,10 @@ def report(
     database_url: DatabaseOpt = None,
     policy: PolicyOpt = None,
 ) -> None:
-    """Per-SKPD KPIs (received, returned, follow-up rate and working days, breaches,
-    settled); with --intake, intake against target; with --liaisons, liaison continuity."""
+    """Per-SKPD KPIs; --intake: intake against target; --liaisons: liaison continuity.
+
+    The KPIs: received, returned, follow-up rate and working days, breaches, settled.
+    """
     if intake and liaisons:
         raise typer.BadParameter("choose one of --intake and --liaisons", param_hint="--intake")
     settings = _settings(database_url=database_url, policy=policy)
