@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import OffsetAndMetadata, TopicPartition
+from kafka import TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 
-from consumers.group import open_group_consumer
+from consumers.group import next_offsets, open_group_consumer
 from engine.errors import BrokerError, StoreError
 from engine.metrics import METRICS
 from engine.processor import BatchResult, Processor
@@ -233,11 +233,7 @@ class CommandConsumer:
         return position
 
     def _commit(self, polled: dict[TopicPartition, list[Any]]) -> None:
-        offsets = {
-            tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)
-            for tp, batch in polled.items()
-            if batch
-        }
+        offsets = next_offsets(polled)
         try:
             self._consumer.commit(offsets)
         except CommitFailedError as exc:

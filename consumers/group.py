@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
 from engine.errors import BrokerError
 
-__all__ = ["open_group_consumer"]
+__all__ = ["next_offsets", "open_group_consumer"]
 
 
 def open_group_consumer(
@@ -43,3 +43,10 @@ def open_group_consumer(
         return KafkaConsumer(**config)
     except KafkaError as exc:
         raise BrokerError(f"cannot connect to Kafka: {exc}", bootstrap=bootstrap) from exc
+
+
+def next_offsets(polled: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, Any]:
+    """What to commit once a poll's records are stored: each partition's last offset + 1."""
+    return {
+        tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items() if batch
+    }

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import OffsetAndMetadata, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
-from consumers.group import open_group_consumer
+from consumers.group import next_offsets, open_group_consumer
 from engine.errors import StoreError
 from engine.metrics import METRICS
 from engine.notices import NoticeStore
@@ -179,11 +179,7 @@ class EventConsumer:
             )
 
     def _commit(self, polled: dict[TopicPartition, list[Any]]) -> None:
-        offsets = {
-            tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)
-            for tp, batch in polled.items()
-            if batch
-        }
+        offsets = next_offsets(polled)
         try:
             self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
