@@ -1,6 +1,4 @@
-"""Complaint counts per (partition, state, skpd), for gauges without a full scan; the
-policy each clock row was last computed under, so a restart under an unchanged policy
-does not re-read every running clock.
+"""Complaint counts per (partition, state, skpd), for gauges without a full scan.
 
 Revision ID: 0009_perf
 Revises: 0008_labels
@@ -31,11 +29,7 @@ def upgrade() -> None:
         "SELECT partition, state, COALESCE(skpd, ''), COUNT(*) FROM complaints "
         "GROUP BY partition, state, COALESCE(skpd, '')"
     )
-    # NULL for the rows stored so far: the next start checks each of them once.
-    op.add_column("sla_clocks", sa.Column("policy", sa.String(16)))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sla_clocks") as batch:
-        batch.drop_column("policy")
     op.drop_table("complaint_counts")
