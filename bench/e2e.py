@@ -441,6 +441,7 @@ _CLOCK_COLS = (
     "breached_at",
     "escalation_level",
     "stopped_at",
+    "policy",
 )
 _EVENT_COLS = (
     "event_id",
@@ -590,6 +591,10 @@ def _template(
             None,
             0,
             c.stopped_at,
+            # Stored by an engine running this policy (as Store.write stamps them): a
+            # start under it reschedules nothing. Unstamped, the synthetic deadlines
+            # would all be "moved" at start, which measures a policy change instead.
+            policy.fingerprint,
         )
         for c in clocks.values()
     ]

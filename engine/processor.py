@@ -231,6 +231,7 @@ class Processor:
             for p in partitions
             if p in progress or next_offsets[p] > 0 or watermarks[p] is not None
         )
+        work.write.policy = self.policy.fingerprint  # the clocks it writes are current
         self.store.write(work.write)
         record_batch(
             BatchReport(
@@ -502,7 +503,7 @@ class Processor:
         written = 0
         after: str | None = None
         while True:
-            page = self.store.running_clocks(after, page_size)
+            page = self.store.running_clocks(after, page_size, stale_for=self.policy.fingerprint)
             if not page:
                 break
             after = page[-1][0]
@@ -527,6 +528,11 @@ class Processor:
             if outcome.complaint != complaint:
                 self._absorb(work, outcome, partitions[complaint_id])
         self._collect_complaints(work, force=True)
+        work.write.policy = self.policy.fingerprint
+        # Checked and current: stamped, so the next start under this policy skips them.
+        work.write.checked = {
+            cid: work.current.get(cid, complaint).seq for cid, complaint in work.loaded.items()
+        }
         self.store.write(work.write)
         record_batch(BatchReport(events=work.result.events))
         return len(work.result.events)

@@ -170,6 +170,10 @@ clocks_table = Table(
     Column("breached_at", UTCDateTime()),
     Column("escalation_level", Integer, nullable=False),
     Column("stopped_at", UTCDateTime()),
+    # Fingerprint of the policy this row was last computed or checked under (NULL:
+    # unknown): the start-up reschedule reads only the running clocks not yet under the
+    # current policy, instead of every running clock at every start.
+    Column("policy", String(16)),
     Index("ix_clocks_open", "stopped_at", "breached_at"),
 )
 

@@ -92,6 +92,10 @@ _COMPLAINT_COLUMNS = (
     "updated_at",
     "data",
 )
+#: Upserted columns where NULL means "keep the stored value" (a clock's policy stamp).
+_KEEP_IF_NULL = frozenset({"policy"})
+#: Below this many rows, a pipelined executemany costs no more than staging them.
+_STAGE_MIN_ROWS = 20
 #: Optimistic concurrency: a row is only updated if it still has the seq it was read at.
 _UPDATE_COMPLAINT = (
     update(complaints_table)
@@ -218,10 +222,21 @@ class BatchWrite:
     processed: list[ProcessedCommand] = field(default_factory=list)
     outbox: list[OutboxRecord] = field(default_factory=list)
     progress: list[Progress] = field(default_factory=list)
+    #: Fingerprint of the policy the batch's clocks were computed under, stamped on the
+    #: clock rows it writes (``None``: unknown, checked again at the next start).
+    policy: str | None = None
+    #: Complaints (id -> seq as written) whose running clocks were checked under
+    #: ``policy`` and found current: their rows are stamped if the seq still matches.
+    checked: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
-            self.complaints or self.events or self.processed or self.outbox or self.progress
+            self.complaints
+            or self.events
+            or self.processed
+            or self.outbox
+            or self.progress
+            or self.checked
         )
 
 
@@ -363,28 +378,39 @@ class Store:
             )
             return [ComplaintState.model_validate_json(data) for (data,) in rows]
 
-    def running_clocks(self, after: str | None, limit: int) -> list[tuple[str, int]]:
+    def running_clocks(
+        self, after: str | None, limit: int, *, stale_for: str | None = None
+    ) -> list[tuple[str, int]]:
         """A page of (complaint_id, partition) with a clock running and not breached.
 
         In complaint id order, starting after ``after`` (keyset paging), at most ``limit``.
+        With ``stale_for`` (a policy fingerprint), only clocks not known to be current
+        under that policy (stamped otherwise, or not at all).
         """
         clocks, complaints = clocks_table, complaints_table
         conditions: list[ColumnElement[bool]] = [
             clocks.c.stopped_at.is_(None),
             clocks.c.breached_at.is_(None),
         ]
+        if stale_for is not None:
+            conditions.append(or_(clocks.c.policy.is_(None), clocks.c.policy != stale_for))
         if after is not None:
             conditions.append(clocks.c.complaint_id > after)
+        # The page's ids first, walking the clocks' primary key from ``after`` and
+        # stopping at ``limit``: each page costs its own size, not the whole table's.
+        page = (
+            select(clocks.c.complaint_id)
+            .where(and_(*conditions))
+            .group_by(clocks.c.complaint_id)
+            .order_by(clocks.c.complaint_id)
+            .limit(limit)
+            .subquery()
+        )
         with self.connect("loading running clocks") as conn:
             rows = conn.execute(
                 select(complaints.c.complaint_id, complaints.c.partition)
-                .where(
-                    complaints.c.complaint_id.in_(
-                        select(clocks.c.complaint_id).where(and_(*conditions))
-                    )
-                )
+                .join(page, complaints.c.complaint_id == page.c.complaint_id)
                 .order_by(complaints.c.complaint_id)
-                .limit(limit)
             )
             return [(cid, partition) for cid, partition in rows]
 
@@ -713,7 +739,8 @@ class Store:
             return
         try:
             with self.engine.begin() as conn:
-                self._write_complaints(conn, batch.complaints)
+                self._write_complaints(conn, batch.complaints, batch.policy)
+                self._stamp_checked(conn, batch.checked, batch.policy)
                 self._write_events(conn, batch.events)
                 self._write_processed(conn, batch.processed)
                 self._write_outbox(conn, batch.outbox)
@@ -726,7 +753,9 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"batch write failed: {exc}") from exc
 
-    def _write_complaints(self, conn: Connection, writes: list[ComplaintWrite]) -> None:
+    def _write_complaints(
+        self, conn: Connection, writes: list[ComplaintWrite], policy: str | None
+    ) -> None:
         table = complaints_table
         inserts, updates = [], []
         for w in writes:
@@ -754,19 +783,23 @@ class Store:
                 updates.append({"b_id": c.complaint_id, "b_expected": w.expected_seq, **values})
         counts = self._count_deltas(conn, writes)
         if updates:
-            # One statement, executed for every row (psycopg pipelines it); the summed
-            # rowcount tells whether each row still had the seq it was read at.
-            result = conn.execute(_UPDATE_COMPLAINT, updates)
-            if result.rowcount != len(updates):
+            # One statement, executed for every row (psycopg pipelines it), or on
+            # PostgreSQL one UPDATE ... FROM a staged copy; either way the rowcount tells
+            # whether each row still had the seq it was read at.
+            if self._stages(updates):
+                rowcount = self._update_staged(conn, updates)
+            else:
+                rowcount = conn.execute(_UPDATE_COMPLAINT, updates).rowcount
+            if rowcount != len(updates):
                 raise ConcurrencyError(
-                    f"{len(updates) - result.rowcount} of {len(updates)} complaints changed "
+                    f"{len(updates) - rowcount} of {len(updates)} complaints changed "
                     "since they were read",
                     complaint_id=updates[0]["b_id"] if len(updates) == 1 else None,
                 )
         if inserts:
             self._insert(conn, table, inserts)
         self._write_counts(conn, counts)
-        self._write_clocks(conn, writes)
+        self._write_clocks(conn, writes, policy)
 
     def _count_deltas(
         self, conn: Connection, writes: list[ComplaintWrite]
@@ -819,7 +852,34 @@ class Store:
             ],
         )
 
-    def _write_clocks(self, conn: Connection, writes: list[ComplaintWrite]) -> None:
+    def _stamp_checked(self, conn: Connection, checked: dict[str, int], policy: str | None) -> None:
+        """Stamp ``policy`` on the running clocks of ``checked`` complaints still at their seq."""
+        if not checked or policy is None:
+            return
+        clocks, complaints = clocks_table, complaints_table
+        stmt = (
+            update(clocks)
+            .where(
+                and_(
+                    clocks.c.complaint_id == bindparam("b_id"),
+                    clocks.c.stopped_at.is_(None),
+                    clocks.c.breached_at.is_(None),
+                    select(complaints.c.seq)
+                    .where(complaints.c.complaint_id == bindparam("b_id"))
+                    .scalar_subquery()
+                    == bindparam("b_seq"),
+                )
+            )
+            .values(policy=bindparam("b_policy"))
+        )
+        conn.execute(
+            stmt,
+            [{"b_id": cid, "b_seq": seq, "b_policy": policy} for cid, seq in checked.items()],
+        )
+
+    def _write_clocks(
+        self, conn: Connection, writes: list[ComplaintWrite], policy: str | None
+    ) -> None:
         rows = [
             {
                 "complaint_id": w.complaint.complaint_id,
@@ -834,6 +894,9 @@ class Store:
                 "breached_at": clock.breached_at,
                 "escalation_level": clock.escalation_level,
                 "stopped_at": clock.stopped_at,
+                # Only a clock (re)started in this batch was computed under ``policy``;
+                # a continuing one keeps its row's stamp (NULL here: see _KEEP_IF_NULL).
+                "policy": policy if _started_here(w, clock) else None,
             }
             for w in writes
             for clock in w.changed_clocks()
@@ -846,11 +909,20 @@ class Store:
         """Insert rows, replacing those with the same key (one statement, both dialects)."""
         if not rows:
             return
+        if self._stages(rows):
+            self._upsert_staged(conn, table, rows, keys)
+            return
         dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
         stmt = dialect_insert(table)
         stmt = stmt.on_conflict_do_update(
             index_elements=list(keys),
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+            set_={
+                c.name: func.coalesce(stmt.excluded[c.name], c)
+                if c.name in _KEEP_IF_NULL
+                else stmt.excluded[c.name]
+                for c in table.columns
+                if c.name not in keys
+            },
         )
         conn.execute(stmt, rows)
 
@@ -864,6 +936,10 @@ class Store:
         if self.dialect != "postgresql":
             conn.execute(insert(table), rows)
             return
+        self._copy(conn, table.name, rows)
+
+    def _copy(self, conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+        """``COPY table (keys of the rows) FROM STDIN`` in the batch's transaction."""
         import psycopg  # the PostgreSQL driver: only here, where it is in use
 
         columns = list(rows[0])
@@ -873,7 +949,7 @@ class Store:
         try:
             with (
                 raw.cursor() as cursor,
-                cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+                cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy,
             ):
                 for row in rows:
                     copy.write_row([row[name] for name in columns])
@@ -881,7 +957,67 @@ class Store:
             # A duplicate event (complaint_id, seq) or complaint id: someone wrote first.
             raise ConcurrencyError(f"conflicting write: {exc}") from exc
         except psycopg.Error as exc:
-            raise StoreError(f"copying rows into {table.name} failed: {exc}") from exc
+            raise StoreError(f"copying rows into {table} failed: {exc}") from exc
+
+    def _stages(self, rows: list[dict[str, Any]]) -> bool:
+        """Whether ``rows`` go through a staging table (PostgreSQL, enough rows to pay)."""
+        return self.dialect == "postgresql" and len(rows) >= _STAGE_MIN_ROWS
+
+    def _stage(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], extra: str = ""
+    ) -> str:
+        """COPY ``rows`` into this session's staging copy of ``table``; the staging name.
+
+        A temporary table shaped like ``table`` (plus ``extra`` column definitions),
+        emptied at every commit or rollback: a batch's rows arrive in one COPY and are
+        applied with one set-based statement.
+        """
+        stage = f"stage_{table.name}"
+        conn.exec_driver_sql(
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{stage}" (LIKE "{table.name}"{extra}) '
+            "ON COMMIT DELETE ROWS"
+        )
+        self._copy(conn, stage, rows)
+        return stage
+
+    def _upsert_staged(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
+    ) -> None:
+        """The PostgreSQL upsert of many rows: COPY to staging, one INSERT ... SELECT.
+
+        One statement may not touch a row twice, so rows sharing a key are folded first,
+        the last one winning: exactly what upserting them one after another leaves.
+        """
+        folded = list({tuple(row[k] for k in keys): row for row in rows}.values())
+        stage = self._stage(conn, table, folded)
+        columns = list(folded[0])
+        names = ", ".join(f'"{c}"' for c in columns)
+        conflict = ", ".join(f'"{k}"' for k in keys)
+        assign = ", ".join(
+            f'"{c}" = COALESCE(EXCLUDED."{c}", "{table.name}"."{c}")'
+            if c in _KEEP_IF_NULL
+            else f'"{c}" = EXCLUDED."{c}"'
+            for c in columns
+            if c not in keys
+        )
+        conn.exec_driver_sql(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}" '
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {assign}"
+        )
+
+    def _update_staged(self, conn: Connection, updates: list[dict[str, Any]]) -> int:
+        """The seq-checked complaint UPDATEs as one UPDATE ... FROM; rows updated."""
+        rows = [
+            {"complaint_id": u["b_id"], "b_expected": u["b_expected"], **_values_of(u)}
+            for u in updates
+        ]
+        stage = self._stage(conn, complaints_table, rows, ', "b_expected" integer')
+        assign = ", ".join(f'"{c}" = s."{c}"' for c in _COMPLAINT_COLUMNS)
+        result = conn.exec_driver_sql(
+            f'UPDATE "complaints" AS c SET {assign} FROM "{stage}" AS s '
+            "WHERE c.complaint_id = s.complaint_id AND c.seq = s.b_expected"
+        )
+        return int(result.rowcount)
 
     def _write_events(self, conn: Connection, events: list[Event]) -> None:
         if not events:
@@ -982,6 +1118,17 @@ class Store:
                     for p in new
                 ],
             )
+
+
+def _started_here(write: ComplaintWrite, clock: ClockState) -> bool:
+    """Whether ``clock`` was (re)started by the batch writing ``write``."""
+    before = write.clocks_before.get(clock.name)
+    return before is None or before.started_at != clock.started_at
+
+
+def _values_of(update_row: dict[str, Any]) -> dict[str, Any]:
+    """The complaint columns of an ``_UPDATE_COMPLAINT`` parameter row."""
+    return {name: update_row[name] for name in _COMPLAINT_COLUMNS}
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

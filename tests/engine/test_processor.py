@@ -355,6 +355,10 @@ def test_a_policy_change_reschedules_running_clocks_once(store: Store) -> None:
     ]
     records = early + lifecycle("HSU-1", start=3) + lifecycle("HSU-2", start=6)
     processor(store).process(records)
+    # Every running clock was started under the default policy and is stamped so: a
+    # restart under it has nothing to read, under another policy it reads them all.
+    assert store.running_clocks(None, 100, stale_for=Policy.default().fingerprint) == []
+    assert len(store.running_clocks(None, 100, stale_for=HOLIDAY.fingerprint)) == 3
     before = {cid: store.complaint(cid) for cid in ("HSU-1", "HSU-2", "HSU-3")}
     assert before["HSU-3"] is not None
     assert before["HSU-3"].clocks["follow_up"].breached_at is not None
@@ -372,7 +376,8 @@ def test_a_policy_change_reschedules_running_clocks_once(store: Store) -> None:
     assert store.complaint("HSU-3") == before["HSU-3"]  # the breach stays
     published = [r for r in store.pending_outbox(100) if b"sla_rescheduled" in (r.value or b"")]
     assert len(published) == 2
-    # Once: a second start under the same policy writes nothing.
+    # Once: a second start under the same policy writes nothing, and reads nothing.
+    assert store.running_clocks(None, 100, stale_for=HOLIDAY.fingerprint) == []
     assert reshed.reschedule_running_clocks() == 0
     assert len(store.history("HSU-1")) == 4
     # The stored next firing instant moved too: 04-14 00:30 breaches nothing any more.

@@ -188,6 +188,60 @@ def test_processed_commands_and_replacement_of_a_rejection(store: Store) -> None
     assert store.processed(["c-1"]) == {"c-1": "applied"}
 
 
+def test_large_batches_update_and_upsert_like_small_ones(store: Store) -> None:
+    # 30 rows: past the size at which PostgreSQL stages them (COPY + one statement).
+    n = 30
+    ids = [f"L-{i}" for i in range(n)]
+    clock = ClockState(
+        name="verification",
+        started_at=T0,
+        limit=3,
+        deadline=T0 + timedelta(days=3),
+        warning_at=T0 + timedelta(days=2),
+    )
+
+    def processed(cid: str, outcome: str, offset: int) -> ProcessedCommand:
+        return ProcessedCommand(f"c-{cid}", cid, "verify", outcome, "lapor.commands", 0, offset, T0)
+
+    store.write(
+        BatchWrite(
+            complaints=[ComplaintWrite(complaint(cid), None, 0, None) for cid in ids],
+            events=[event(cid, 1) for cid in ids],
+            processed=[processed(cid, "rejected", i) for i, cid in enumerate(ids)],
+        )
+    )
+    moved = [complaint(cid, seq=2, state="verified", clocks={"verification": clock}) for cid in ids]
+    stale = complaint(ids[-1], seq=3, state="dispatched", skpd="DINKES")
+    with pytest.raises(ConcurrencyError):
+        store.write(
+            BatchWrite(
+                complaints=[ComplaintWrite(c, 1, 0, None) for c in moved[:-1]]
+                + [ComplaintWrite(stale, 2, 0, None)]
+            )
+        )
+    assert {c.seq for c in store.load(ids).values()} == {1}  # all or nothing
+    # A key twice in one batch: the last row wins, as upserting one by one would leave.
+    twice = [processed(cid, "applied", 100 + i) for i, cid in enumerate(ids)]
+    twice.append(processed(ids[0], "duplicate", 999))
+    store.write(
+        BatchWrite(
+            complaints=[
+                ComplaintWrite(c, 1, 0, T0 + timedelta(days=2), state_before="submitted")
+                for c in moved
+            ],
+            events=[event(cid, 2) for cid in ids],
+            processed=twice,
+        )
+    )
+    loaded = store.load(ids)
+    assert all(loaded[c.complaint_id] == c for c in moved)
+    outcomes = store.processed([f"c-{cid}" for cid in ids])
+    assert outcomes == {f"c-{cid}": "applied" for cid in ids[1:]} | {f"c-{ids[0]}": "duplicate"}
+    assert store.count_by_state_skpd() == {("verified", ""): n}
+    assert len(store.running_clocks(None, 100)) == n  # the clock rows, upserted
+    assert len(store.due(0, T0 + timedelta(days=3), 100)) == n
+
+
 def test_progress_upsert_keeps_watermark_instant(store: Store) -> None:
     wm = datetime(2026, 3, 2, 9, 15, tzinfo=WITA)
     store.write(BatchWrite(progress=[Progress("t", 0, 5, wm), Progress("t", 1, 7, None)]))
