@@ -400,14 +400,6 @@ def seed(database_url: str, stored: int, due: int, now: datetime, label: str) ->
             "SELECT partition, state, COALESCE(skpd, ''), COUNT(*) FROM complaints "
             "GROUP BY partition, state, COALESCE(skpd, '')"
         )
-        # The gauges read the per-partition counts the engine keeps in each batch; the
-        # seed bypasses the batch, so it counts what it stored the way the migration does.
-        cur.execute("DELETE FROM complaint_counts")
-        cur.execute(
-            "INSERT INTO complaint_counts (partition, state, skpd, n) "
-            "SELECT partition, state, COALESCE(skpd, ''), COUNT(*) FROM complaints "
-            "GROUP BY partition, state, COALESCE(skpd, '')"
-        )
         cur.execute("ANALYZE")
         conn.commit()
 
