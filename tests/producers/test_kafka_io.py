@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import consumers.commands
+import consumers.group
 import producers.kafka_io
 from engine.settings import Settings
 from laporflow.runtime import EngineRuntime
@@ -74,7 +74,7 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     made: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(producers.kafka_io, "KafkaProducer", _Recorder("producer", made))
     monkeypatch.setattr(producers.kafka_io, "_Admin", _Recorder("admin", made))
-    monkeypatch.setattr(consumers.commands, "KafkaConsumer", _Recorder("consumer", made))
+    monkeypatch.setattr(consumers.group, "KafkaConsumer", _Recorder("consumer", made))
     return made
 
 
