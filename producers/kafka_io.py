@@ -48,6 +48,8 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: The broker default of ``message.max.bytes`` (1 MiB + 12 bytes of batch overhead).
 _BROKER_DEFAULT_MAX_BYTES = 1048588
 _MAX_BYTES = "max.message.bytes"
+#: How long a just-created topic may stay undescribable (see :func:`_max_bytes`).
+DESCRIBE_WAIT_S = 10.0
 
 
 def kafka_client_config(settings: Settings) -> dict[str, Any]:
@@ -124,11 +126,23 @@ def _admin(bootstrap: str, **config: Any) -> KafkaAdminClient:
 
 
 def _max_bytes(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
-    described = admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, t, {_MAX_BYTES: None}) for t in topics],
-        config_filter="all",
-    )["topic"]
-    return {t: int(described[t][_MAX_BYTES]["value"]) for t in topics}
+    """Each topic's ``max.message.bytes``; waits up to ``DESCRIBE_WAIT_S`` for new topics.
+
+    Right after a topic is created the broker may still answer its DescribeConfigs with
+    UNKNOWN_TOPIC_OR_PARTITION, which kafka-python returns as an empty config dict.
+    """
+    deadline = time.monotonic() + DESCRIBE_WAIT_S
+    while True:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t, {_MAX_BYTES: None}) for t in topics],
+            config_filter="all",
+        ).get("topic", {})
+        missing = [t for t in topics if _MAX_BYTES not in described.get(t, {})]
+        if not missing:
+            return {t: int(described[t][_MAX_BYTES]["value"]) for t in topics}
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"Kafka did not describe {_MAX_BYTES} of {missing}")
+        time.sleep(0.1)
 
 
 def topic_max_bytes(

@@ -13,6 +13,7 @@ import pytest
 
 import consumers.group
 import producers.kafka_io
+from engine.errors import BrokerError
 from engine.settings import Settings
 from laporflow.runtime import EngineRuntime
 from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
@@ -138,3 +139,47 @@ def test_engine_runtime_passes_security_to_every_client(
     assert kinds == ["admin", "admin", "consumer", "producer", "producer"]
     for kind, config in made:
         assert config.items() >= EXPECTED.items(), kind
+
+
+class _SlowToDescribe:
+    """An admin client whose broker answers DescribeConfigs of a new topic late.
+
+    kafka-python returns an UNKNOWN_TOPIC_OR_PARTITION result as an empty config dict.
+    """
+
+    def __init__(self, empty_answers: int) -> None:
+        self.empty_answers = empty_answers
+        self.describes = 0
+
+    def list_topics(self) -> list[str]:
+        return []
+
+    def create_topics(self, *_: Any, **__: Any) -> None: ...
+
+    def describe_configs(self, resources: list[Any], **_: Any) -> dict[str, Any]:
+        self.describes += 1
+        if self.describes <= self.empty_answers:
+            return {"topic": {r.name: {} for r in resources}}
+        return {"topic": {r.name: {"max.message.bytes": {"value": "2000000"}} for r in resources}}
+
+    def close(self, *_: Any, **__: Any) -> None: ...
+
+
+def test_a_just_created_topic_is_described_once_the_broker_knows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin = _SlowToDescribe(empty_answers=3)
+    monkeypatch.setattr(producers.kafka_io, "_admin", lambda *_, **__: admin)
+    created = ensure_topics("broker:9092", ["p.lapor.commands", "p.lapor.events"], 1)
+    assert created == ["p.lapor.commands", "p.lapor.events"]
+    assert admin.describes == 4
+
+
+def test_a_topic_the_broker_never_describes_is_a_broker_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin = _SlowToDescribe(empty_answers=10**6)
+    monkeypatch.setattr(producers.kafka_io, "_admin", lambda *_, **__: admin)
+    monkeypatch.setattr(producers.kafka_io, "DESCRIBE_WAIT_S", 0.3)
+    with pytest.raises(BrokerError, match=r"max\.message\.bytes"):
+        ensure_topics("broker:9092", ["p.lapor.commands"], 1)
