@@ -333,7 +333,11 @@ def copy_rebuilt(
     def flush() -> None:
         if not pending:
             return
-        write = BatchWrite(complaints=[complaint_write(r, registry, policy) for r in pending])
+        write = BatchWrite(
+            complaints=[complaint_write(r, registry, policy) for r in pending],
+            # Computed under this policy, as the engine stamps its own clock rows.
+            policy=policy.fingerprint,
+        )
         write.events.extend(_stored_events(source, [r.complaint.complaint_id for r in pending]))
         target.write(write)
         pending.clear()
