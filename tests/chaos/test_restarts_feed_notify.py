@@ -364,7 +364,16 @@ def test_feed_and_notifier_ride_out_broker_and_database_restarts(
                     )
                     if s == "sent"
                 }
-                return _expected_notices(db) <= stored
+                expected = _expected_notices(db)
+                if not expected <= stored:
+                    return False
+                # The simulator keeps ticking after this: later events may still be on
+                # their way, so the checks below hold for what had settled here.
+                settled_notices.clear()
+                settled_notices.update(expected)
+                return True
+
+            settled_notices: set[tuple[str, str, str]] = set()
 
             settle_s = _wait("everything listed to settle", settled, 180, children)
             for child in children:
@@ -395,17 +404,20 @@ def test_feed_and_notifier_ride_out_broker_and_database_restarts(
             rows = db.rows("SELECT event_id, recipient, channel, status FROM notices")
             keys = Counter((e, r, c) for e, r, c, _ in rows)
             assert max(keys.values()) == 1
-            statuses = Counter(s for *_, s in rows)
-            expected = _expected_notices(db)
-            assert set(keys) == expected, (len(keys), len(expected))
+            expected = settled_notices
+            assert expected <= set(keys), (len(keys), len(expected))
+            assert set(keys) <= _expected_notices(db), "a notice nobody should get"
+            statuses = Counter(s for e, r, c, s in rows if (e, r, c) in expected)
             assert statuses == {"sent": len(expected)}, statuses
+            assert "failed" not in {s for *_, s in rows}
             # -- the SMTP server received each at least once; repeats bounded
             time.sleep(1.0)
             received = Counter(str(m.message["Message-ID"]) for m in list(smtp.mails))
             want = {_message_id(e, r) for e, r, _ in expected}
             missing = want - set(received)
             assert not missing, f"{len(missing)} notices never reached the SMTP server"
-            assert set(received) <= want, set(received) - want
+            everyone = {_message_id(e, r) for e, r, _ in keys}  # later notices may be out
+            assert set(received) <= everyone, set(received) - everyone
             repeats = sum(n - 1 for n in received.values())
             assert max(received.values()) <= 2, received.most_common(3)
             assert repeats <= SENDER_BATCH, repeats
