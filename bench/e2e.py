@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -675,24 +675,29 @@ def us_per_transition(database_url: str, label: str, complaints: int) -> float:
     return elapsed / applied * 1e6
 
 
-def decide_us(complaints: int) -> tuple[float, float]:
-    """Microseconds per command of the pure core: decode, and decide() alone."""
+def decide_us(
+    complaints: int, timer: Callable[[], float] = time.perf_counter
+) -> tuple[float, float]:
+    """Microseconds per command of the pure core: decode, and decide() alone.
+
+    ``timer`` is wall time by default; ``bench/core.py`` passes CPU time.
+    """
     from engine.decode import decode_command
     from workflows.apply import decide
 
     registry, policy = WorkflowRegistry.default(), Policy.default()
     values = [v for _, _, v in lifecycles("C", complaints, datetime(2026, 3, 2, 1, tzinfo=UTC))]
-    started = time.perf_counter()
+    started = timer()
     commands = [decode_command(v, registry) for v in values]
-    decoded = time.perf_counter() - started
+    decoded = timer() - started
     state: dict[str, ComplaintState] = {}
     now = datetime.now(UTC)
-    started = time.perf_counter()
+    started = timer()
     for c in commands:
         outcome = decide(state.get(c.complaint_id), c, registry=registry, policy=policy, now=now)
         if outcome.complaint is not None:
             state[c.complaint_id] = outcome.complaint
-    decided = time.perf_counter() - started
+    decided = timer() - started
     return decoded / len(values) * 1e6, decided / len(values) * 1e6
 
 
