@@ -18,9 +18,13 @@ Answers (``follow_up``, role ``skpd``), in time order:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from engine.processor import Processor
 from engine.store import Store
@@ -135,3 +139,19 @@ def apply(store: Store, commands: list[Cmd], now: datetime = NOW) -> None:
         to_records(commands), caught_up=[0]
     )
     assert result.count("applied") == len(commands), result.outcomes
+
+
+@pytest.fixture(
+    name="store", params=["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration])]
+)
+def history_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store holding :func:`history`, on SQLite and on PostgreSQL (the ``store`` fixture)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'admin.db'}"
+    else:
+        url = str(request.getfixturevalue("pg_database_url"))
+    s = Store(url)
+    s.migrate()
+    apply(s, history())
+    yield s
+    s.close()

@@ -5,31 +5,16 @@ See tests/engine/admin_history.py for the history and why each instant was chose
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import pytest
-
 from engine.intake import IntakeRow, build_intake
 from engine.store import Store
-from tests.engine.admin_history import POLICY, apply, history
+from tests.engine.admin_history import (
+    POLICY,
+    history_store,  # noqa: F401  (the store fixture)
+)
 from workflows.policy import Policy
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration])]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'intake.db'}"
-    else:
-        url = str(request.getfixturevalue("pg_database_url"))
-    s = Store(url)
-    s.migrate()
-    apply(s, history())
-    yield s
-    s.close()
 
 
 def test_months_are_local_per_region_zone_and_targets_fill_empty_months(store: Store) -> None:

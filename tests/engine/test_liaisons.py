@@ -5,30 +5,15 @@ See tests/engine/admin_history.py for the answers and their order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
-
-import pytest
 
 from engine.liaisons import LiaisonRow, build_liaisons
 from engine.store import Store
-from tests.engine.admin_history import POLICY, apply, history, wita
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration])]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'liaisons.db'}"
-    else:
-        url = str(request.getfixturevalue("pg_database_url"))
-    s = Store(url)
-    s.migrate()
-    apply(s, history())
-    yield s
-    s.close()
+from tests.engine.admin_history import (
+    POLICY,
+    history_store,  # noqa: F401  (the store fixture)
+    wita,
+)
 
 
 def test_officers_changes_and_current_run(store: Store) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,22 +9,9 @@ import pytest
 from engine.errors import QueryError
 from engine.listing import MAX_PAGE, list_complaints
 from engine.store import Store
-from tests.engine.admin_history import apply, history
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration])]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'listing.db'}"
-    else:
-        url = str(request.getfixturevalue("pg_database_url"))
-    s = Store(url)
-    s.migrate()
-    apply(s, history())
-    yield s
-    s.close()
+from tests.engine.admin_history import (
+    history_store,  # noqa: F401  (the store fixture)
+)
 
 
 def ids(store: Store, **filters: Any) -> list[str]:
