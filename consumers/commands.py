@@ -107,8 +107,11 @@ class CommandConsumer:
         sweep_interval_s: float = 1.0,
         consumer_config: dict[str, Any] | None = None,
         on_ownership: Callable[[set[int]], None] | None = None,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self.processor = processor
+        #: Called after each batch or sweep is stored, before the offset commit.
+        self.on_stored = on_stored
         self.topic = topic
         self.poll_timeout_ms = poll_timeout_ms
         self.max_poll_records = max_poll_records
@@ -123,6 +126,7 @@ class CommandConsumer:
         )
         self._consumer.subscribe([topic], listener=self._ownership)
         self._last_sweep = 0.0
+        self._last_confirmed = float("-inf")
 
     @property
     def owned_partitions(self) -> set[int]:
@@ -166,12 +170,15 @@ class CommandConsumer:
         except KafkaError as exc:
             raise BrokerError(f"polling Kafka failed: {exc}") from exc
         records = [r for tp in sorted(polled, key=lambda tp: tp.partition) for r in polled[tp]]
-        caught_up = self._caught_up(polled)
+        caught_up = self._caught_up_now()
         if not records:
             if time.monotonic() - self._last_sweep >= self.sweep_interval_s and caught_up:
                 self._last_sweep = time.monotonic()
                 with METRICS.sweep_seconds.time():
-                    return self.processor.sweep(sorted(caught_up), topic=self.topic)
+                    swept = self.processor.sweep(sorted(caught_up), topic=self.topic)
+                if swept.events:
+                    self._stored()
+                return swept
             return None
         started = time.monotonic()
         try:
@@ -182,9 +189,29 @@ class CommandConsumer:
                 self._consumer.seek(tp, batch[0].offset)
             raise
         METRICS.batch_seconds.observe(time.monotonic() - started)
+        self._stored()
         self._commit(polled)
         self.stats.add(result, len(records))
         return result
+
+    def _stored(self) -> None:
+        if self.on_stored is not None:
+            self.on_stored()
+
+    def _caught_up_now(self) -> set[int]:
+        """:meth:`_caught_up`, confirmed at most once per ``sweep_interval_s``.
+
+        The confirmation is a request to the broker, which waits behind the consumer's
+        own fetch (up to its long-poll time): once per poll it cost about a quarter of
+        the loop's wall time. The wall clock only matters for timers, and those are
+        swept once per ``sweep_interval_s`` anyway; in between, the partitions' own
+        command times move their watermarks. The lag gauge follows every poll.
+        """
+        if time.monotonic() - self._last_confirmed < self.sweep_interval_s:
+            self._looks_caught_up()
+            return set()
+        self._last_confirmed = time.monotonic()
+        return self._caught_up({})
 
     def _caught_up(self, polled: dict[TopicPartition, list[Any]]) -> set[int]:
         """Owned partitions with nothing waiting after this poll (watermark may use wall time).
@@ -195,17 +222,7 @@ class CommandConsumer:
         unread commands (CONTRACT §4). An unknown position or highwater (no fetch
         answered yet, e.g. while joining the group) is never caught up.
         """
-        positions: dict[TopicPartition, int] = {}
-        for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
-            position = self._safe_position(tp)
-            if highwater is None or position is None:
-                continue
-            METRICS.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                max(highwater - position, 0)
-            )
-            if position >= highwater:
-                positions[tp] = position
+        positions = self._looks_caught_up()
         if not positions:
             return set()
         try:
@@ -224,6 +241,21 @@ class CommandConsumer:
             if position >= end:
                 caught_up.add(tp.partition)
         return caught_up
+
+    def _looks_caught_up(self) -> dict[TopicPartition, int]:
+        """Positions of the partitions at their cached highwater; sets the lag gauge."""
+        positions: dict[TopicPartition, int] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            position = self._safe_position(tp)
+            if highwater is None or position is None:
+                continue
+            METRICS.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                max(highwater - position, 0)
+            )
+            if position >= highwater:
+                positions[tp] = position
+        return positions
 
     def _safe_position(self, tp: TopicPartition) -> int | None:
         try:

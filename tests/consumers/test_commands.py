@@ -113,6 +113,27 @@ def test_a_failed_end_offset_request_advances_nothing() -> None:
     assert consumer_with(client)._caught_up({}) == set()
 
 
+def test_the_broker_is_asked_at_most_once_per_sweep_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One end-offset request per poll waited behind the consumer's own fetch: a quarter
+    # of the loop's time. The lag gauge still follows every poll, from the cache.
+    client = FakeClient(positions={0: 10, 1: 4}, highwaters={0: 10, 1: 9})
+    consumer = consumer_with(client)
+    consumer.sweep_interval_s = 1.0
+    consumer._last_confirmed = float("-inf")
+    now = [100.0]
+    monkeypatch.setattr("consumers.commands.time.monotonic", lambda: now[0])
+    assert consumer._caught_up_now() == {0}
+    client.positions[1] = 6
+    now[0] = 100.5
+    assert consumer._caught_up_now() == set()
+    assert lag(1) == 3
+    now[0] = 101.0
+    assert consumer._caught_up_now() == {0}
+    assert client.end_offsets_calls == [[0], [0]]
+
+
 def test_ownership_follows_assignments_and_revocations() -> None:
     ownership = _Ownership()
     ownership.on_partitions_assigned([TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 3)])
