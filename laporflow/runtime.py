@@ -106,6 +106,7 @@ class EngineRuntime:
             max_poll_records=settings.max_poll_records,
             consumer_config={**security, **(consumer_config or {})},
             on_ownership=self._owned_changed,
+            on_stored=self._wake_relay,
         )
         # In-process relay (thread mode, and the final drain at shutdown): it follows
         # the consumer's partitions, like the child process does.
@@ -133,6 +134,8 @@ class EngineRuntime:
                 port=settings.metrics_port,
             )
         self.stop_event = threading.Event()
+        #: Set after each stored batch; the in-process relay (thread mode) waits on it.
+        self.relay_wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def _owned_changed(self, owned: set[int]) -> None:
@@ -140,6 +143,14 @@ class EngineRuntime:
         with self._relay_lock:
             if self.relay_process is not None:
                 self.relay_process.set_owned(owned)
+
+    def _wake_relay(self) -> None:
+        """A batch is stored: its outbox rows can go now (either relay mode)."""
+        relay_process = self.relay_process  # replaced by the supervisor if it died
+        if relay_process is not None:
+            relay_process.wake()
+        else:
+            self.relay_wake.set()
 
     def _relay_alive(self) -> bool:
         return self.relay_process is None or self.relay_process.alive
@@ -175,7 +186,7 @@ class EngineRuntime:
             self.relay_process.start()
 
     def _run_relay(self) -> None:
-        self.relay.run(self.stop_event)
+        self.relay.run(self.stop_event, wake=self.relay_wake)
 
     def _run_gauges(self) -> None:
         while not self.stop_event.is_set():

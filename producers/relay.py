@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import (
@@ -40,7 +40,7 @@ from engine.metrics import METRICS
 from engine.retry import StopSignal, run_with_backoff
 from engine.store import OutboxClaim, OutboxRecord, Store
 
-__all__ = ["OutboxRelay", "StopSignal", "unpublishable"]
+__all__ = ["OutboxRelay", "StopSignal", "WakeSignal", "unpublishable"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ _REFUSED: tuple[type[BaseException], ...] = (
     TypeError,
     ValueError,
 )
+
+
+class WakeSignal(StopSignal, Protocol):
+    """A ``threading.Event`` or a ``multiprocessing`` event the relay can also clear."""
+
+    def clear(self) -> None:
+        """Reset it: the next :meth:`wait` sleeps until it is set again."""
+        ...
 
 
 def unpublishable(exc: BaseException) -> bool:
@@ -305,12 +313,27 @@ class OutboxRelay:
 
     # --- the loop -----------------------------------------------------------------
 
-    def run(self, stop: StopSignal, *, idle_wait_s: float = 0.1) -> None:
-        """Publish (and now and then prune) until ``stop`` is set; back off on outages."""
+    def run(
+        self, stop: StopSignal, *, idle_wait_s: float = 0.1, wake: WakeSignal | None = None
+    ) -> None:
+        """Publish (and now and then prune) until ``stop`` is set; back off on outages.
+
+        When idle, it looks again after ``idle_wait_s``, or as soon as ``wake`` is set
+        (the engine sets it after each stored batch): rows go out right after their
+        commit instead of up to ``idle_wait_s`` later.
+        """
 
         def step() -> float:
             self._maybe_prune()
-            return idle_wait_s if self.publish_pending() == 0 else 0.0
+            if self.publish_pending():
+                return 0.0
+            if wake is None:
+                return idle_wait_s
+            # Cleared after the wait and before the next claim: a batch stored after
+            # the clear sets it again, one stored before is seen by that claim.
+            wake.wait(idle_wait_s)
+            wake.clear()
+            return 0.0
 
         run_with_backoff(step, stop, retry_on=(BrokerError, StoreError), what="outbox relay")
         self.drain_quietly()

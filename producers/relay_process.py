@@ -44,6 +44,7 @@ def _read_owned(owned: SynchronizedArray[int]) -> list[int]:
 def _relay_main(
     settings: Settings,
     stop: Any,
+    wake: Any,
     counters: dict[str, Synchronized[int]],
     owned: SynchronizedArray[int],
 ) -> None:
@@ -77,7 +78,7 @@ def _relay_main(
     )
     log.info("outbox relay running", extra={"topic": settings.topics.events})
     try:
-        relay.run(stop)
+        relay.run(stop, wake=wake)
     finally:
         relay.close()
         store.close()
@@ -89,6 +90,7 @@ class RelayProcess:
     def __init__(self, settings: Settings, owned: Iterable[int] = ()) -> None:
         self.settings = settings
         self.stop_event = _CTX.Event()
+        self.wake_event = _CTX.Event()
         topics = settings.topics
         self.counters: dict[str, Synchronized[int]] = {
             f"{kind}:{topic}": _CTX.Value("q", 0)
@@ -100,7 +102,7 @@ class RelayProcess:
         self._reported = dict.fromkeys(self.counters, 0)
         self.process = _CTX.Process(
             target=_relay_main,
-            args=(settings, self.stop_event, self.counters, self.owned),
+            args=(settings, self.stop_event, self.wake_event, self.counters, self.owned),
             name="laporflow-relay",
             daemon=True,
         )
@@ -116,6 +118,10 @@ class RelayProcess:
         with self.owned.get_lock():
             self.owned[0] = len(parts)
             self.owned[1 : 1 + len(parts)] = parts
+
+    def wake(self) -> None:
+        """Tell the child that new rows are stored (non-blocking): it claims them now."""
+        self.wake_event.set()
 
     def owned_partitions(self) -> list[int]:
         """The partitions the child publishes now."""
