@@ -127,6 +127,8 @@ class CommandConsumer:
         self._consumer.subscribe([topic], listener=self._ownership)
         self._last_sweep = 0.0
         self._last_confirmed = float("-inf")
+        #: Partitions the last batch left with due timers (its sweep hit its limit).
+        self._more_due: set[int] = set()
 
     @property
     def owned_partitions(self) -> set[int]:
@@ -162,33 +164,46 @@ class CommandConsumer:
         )
 
     def poll_once(self) -> BatchResult | None:
-        """One poll: apply its records (or sweep timers when idle) and commit offsets."""
+        """One poll: apply its records (or sweep timers when idle) and commit offsets.
+
+        While a flood of due timers is being fired a share per batch, the poll does not
+        wait for records: the next share goes at once, between the commands.
+        """
+        # Only partitions still owned: a revoked one's timers are its new owner's.
+        pending = self._more_due & self.owned_partitions
         try:
             polled = self._consumer.poll(
-                timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records
+                timeout_ms=0 if pending else self.poll_timeout_ms,
+                max_records=self.max_poll_records,
             )
         except KafkaError as exc:
             raise BrokerError(f"polling Kafka failed: {exc}") from exc
         records = [r for tp in sorted(polled, key=lambda tp: tp.partition) for r in polled[tp]]
         caught_up = self._caught_up_now()
         if not records:
-            if time.monotonic() - self._last_sweep >= self.sweep_interval_s and caught_up:
-                self._last_sweep = time.monotonic()
+            interval_over = time.monotonic() - self._last_sweep >= self.sweep_interval_s
+            if (interval_over and caught_up) or pending:
+                if interval_over and caught_up:
+                    self._last_sweep = time.monotonic()
                 with METRICS.sweep_seconds.time():
-                    swept = self.processor.sweep(sorted(caught_up), topic=self.topic)
+                    swept = self.processor.sweep(
+                        sorted(caught_up), topic=self.topic, pending=sorted(pending)
+                    )
+                self._more_due = swept.more_due
                 if swept.events:
                     self._stored()
                 return swept
             return None
         started = time.monotonic()
         try:
-            result = self.processor.process(records, caught_up=caught_up)
+            result = self.processor.process(records, caught_up=caught_up, pending=pending)
         except StoreError:
             # Nothing was written: rewind so the same records are polled again.
             for tp, batch in polled.items():
                 self._consumer.seek(tp, batch[0].offset)
             raise
         METRICS.batch_seconds.observe(time.monotonic() - started)
+        self._more_due = result.more_due
         self._stored()
         self._commit(polled)
         self.stats.add(result, len(records))

@@ -13,6 +13,7 @@ import pytest
 from engine.errors import ConcurrencyError, TopicRecreatedError
 from engine.processor import Processor
 from engine.store import Store
+from workflows.model import ComplaintState
 from workflows.policy import Policy
 from workflows.wire import command_bytes
 
@@ -420,6 +421,47 @@ def _limited_run(store: Store, sweep_limit: int) -> dict[str, list[tuple[str, in
     return {
         cid: [(e.type, e.seq) for e in store.history(cid)] for cid in ("HSU-1", "HSU-2", "HSU-3")
     }
+
+
+def test_a_sweep_at_its_limit_says_more_is_due_and_a_pending_sweep_fires_it(
+    store: Store,
+) -> None:
+    # Three complaints of partition 0 overdue, a limit of 2: the batch fires two and
+    # names the partition; a sweep of the pending partition (not caught up, at its
+    # stored watermark) fires the third, and then nothing is left.
+    proc = Processor(store, policy=Policy.default(), clock=lambda: datetime(2026, 5, 1, tzinfo=UTC))
+    proc.process(lifecycle("HSU-1") + lifecycle("HSU-2", start=3) + lifecycle("HSU-3", start=6))
+    proc.sweep_limit = 2
+    late = datetime(2026, 4, 14, 0, 59, 59, tzinfo=WITA)
+    first = proc.process(
+        [Rec(TOPIC, 0, 9, b"HSU-4", command("submit", "HSU-4", late, "complainant", SUBMIT))]
+    )
+    assert first.more_due == {0}
+
+    def breached() -> int:
+        return sum(
+            "complaint.sla_breached" in _types(store, cid) for cid in ("HSU-1", "HSU-2", "HSU-3")
+        )
+
+    assert breached() == 2
+    rest = proc.sweep([], topic=TOPIC, pending=[0])
+    assert breached() == 3
+    assert rest.more_due == set()
+    assert proc.sweep([], topic=TOPIC, pending=[0]).events == []
+
+
+def test_the_sweep_limit_is_shared_among_the_swept_partitions(store: Store) -> None:
+    proc = Processor(store, policy=Policy.default(), sweep_limit=4)
+    asked: list[tuple[int, int]] = []
+    original = store.due
+
+    def due(partition: int, until: datetime, limit: int) -> list[ComplaintState]:
+        asked.append((partition, limit))
+        return original(partition, until, limit)
+
+    store.due = due  # type: ignore[method-assign]
+    proc.sweep([0, 1, 2], topic=TOPIC)
+    assert sorted(asked) == [(0, 2), (1, 2), (2, 2)]  # 4 / 3, rounded up
 
 
 def test_the_sweep_limit_never_changes_the_events(tmp_path: Path) -> None:
