@@ -731,12 +731,18 @@ def timed_ms(fn: Any, repeat: int = 3) -> float:
 # --- the run --------------------------------------------------------------------------
 
 
-def run(size: str) -> dict[str, Any]:
-    cfg = SIZES[size]
+def services() -> tuple[str, str]:
+    """The local Kafka bootstrap and PostgreSQL URL the benchmarks run against."""
     bootstrap = os.environ.get("LAPORFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     pg = os.environ.get("LAPORFLOW_TEST_DATABASE_URL") or os.environ.get("LAPORFLOW_DATABASE_URL")
     if not pg or not pg.startswith("postgresql"):
         raise SystemExit("run through `make bench` (needs PostgreSQL from scripts/services.py)")
+    return bootstrap, pg
+
+
+def run(size: str) -> dict[str, Any]:
+    cfg = SIZES[size]
+    bootstrap, pg = services()
     results: dict[str, Any] = {"size": size, "sizes": cfg}
     tag = uuid.uuid4().hex[:6]
     decode_cost, decide_cost = decide_us(2000)

@@ -29,6 +29,7 @@ from producers.relay import OutboxRelay
 
 def _overrides() -> dict[str, int]:
     import json
+
     return json.loads(os.environ.get("RELAY_PRODUCER", "{}"))
 
 

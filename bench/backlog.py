@@ -1,0 +1,127 @@
+"""A backlog through a real ``laporflow run``: throughput and where the CPU went.
+
+    PYTHONPATH=$PWD python bench/backlog.py [--complaints N] [--spy DIR]
+
+Produces ``N`` full lifecycles (5 commands each) to fresh topics, starts the engine on a
+fresh PostgreSQL database, and waits for every command's event on ``lapor.events``.
+Prints the engine's transitions per second (first event to last, as ``bench/e2e.py``),
+how busy the machine was meanwhile, and the CPU ticks (1/100 s) each process used:
+the engine, its relay child, PostgreSQL and Kafka. A process well below 100 per second
+of wall time while the machine has idle CPU is waiting on something, not computing.
+
+``--spy DIR`` records py-spy profiles (raw collapsed stacks, idle samples included) of
+the engine and the relay into ``DIR``: where the time of each thread went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import e2e
+from producers.kafka_io import ensure_topics
+
+#: What identifies each process in /proc/<pid>/cmdline.
+_PROCESSES = {
+    "engine": "laporflow run",
+    "relay": "spawn_main",
+    "postgresql": "postgres",
+    "kafka": "kafka.Kafka",
+}
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, idle) CPU ticks of the machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+def process_ticks(pattern: str) -> int:
+    """User + system ticks of every process whose command line contains ``pattern``."""
+    total = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            if pattern.encode() in cmdline:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--complaints", type=int, default=4000)
+    parser.add_argument("--spy", type=Path, help="record py-spy profiles into this folder")
+    args = parser.parse_args()
+    bootstrap, pg = e2e.services()
+    tag = uuid.uuid4().hex[:6]
+    prefix = f"backlog-{tag}."
+    topics = [f"{prefix}lapor.commands", f"{prefix}lapor.events", f"{prefix}lapor.dlq"]
+    ensure_topics(bootstrap, topics, e2e.PARTITIONS)
+    out = e2e.producer(bootstrap)
+    ids = set()
+    base = datetime.now(UTC) - timedelta(days=30)
+    for cid, command_id, value in e2e.lifecycles(f"E{tag}", args.complaints, base):
+        out.send(topics[0], key=cid.encode(), value=value)
+        ids.add(command_id)
+    out.flush()
+    out.close()
+    stop = threading.Event()
+    events = e2e.Arrivals(wanted=set(ids))
+    e2e.watch(bootstrap, topics[1], events, stop, "causation_id")
+    engine = e2e.Engine(bootstrap, e2e.fresh_database(pg, f"bench_backlog_{tag}"), prefix, 19150)
+    spies = []
+    while events.first is None:
+        engine.check()
+        time.sleep(0.01)
+    if args.spy:
+        args.spy.mkdir(parents=True, exist_ok=True)
+        for name, pid in zip(("engine", "relay"), engine._pids(), strict=False):
+            spies.append(
+                subprocess.Popen(
+                    [
+                        *(
+                            str(Path(sys.executable).parent / "py-spy"),
+                            "record",
+                            "-p",
+                            str(pid),
+                            "-o",
+                            str(args.spy / f"{name}.txt"),
+                        ),
+                        *("-f", "raw", "-r", "200", "--nonblocking", "--idle"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    all0, idle0 = machine_ticks()
+    before = {name: process_ticks(p) for name, p in _PROCESSES.items()}
+    e2e.wait_for(events, len(ids), "engine", 900)
+    all1, idle1 = machine_ticks()
+    after = {name: process_ticks(p) for name, p in _PROCESSES.items()}
+    for spy in spies:
+        spy.send_signal(2)
+        spy.wait(60)
+    engine.stop()
+    stop.set()
+    wall = (all1 - all0) / (len(list(Path("/sys/devices/system/cpu").glob("cpu[0-9]*"))) or 1)
+    print(f"engine: {e2e.rate(events, len(ids)):,.1f} transitions/s over {len(ids):,} commands")
+    print(f"machine busy: {100 * (1 - (idle1 - idle0) / (all1 - all0)):.0f}%")
+    print(
+        f"CPU ticks over {wall:.0f} ticks of wall time: "
+        + ", ".join(f"{name} {after[name] - before[name]}" for name in _PROCESSES)
+    )
+
+
+if __name__ == "__main__":
+    main()
