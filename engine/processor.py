@@ -54,9 +54,10 @@ log = logging.getLogger(__name__)
 
 #: How many due stored complaints one batch fires at most, shared among the partitions
 #: it sweeps. Each fires up to five timer events (warning, breach, three escalations):
-#: about 150 ms of work, so commands arriving during a flood of due timers wait for one
-#: short batch, not for the whole flood (``make bench``: p99 during a 10,000-timer burst).
-SWEEP_LIMIT = 32
+#: about 100 ms of work, so commands arriving during a flood of due timers wait for one
+#: short batch, not for the whole flood (``make bench``: p99 during a 10,000-timer burst;
+#: the consumer also rests between shares, see ``consumers/commands.py``).
+SWEEP_LIMIT = 64
 #: CONTRACT §4 default of ``LAPORFLOW_MAX_FUTURE_SKEW``.
 DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)
 _CONFLICT_RETRIES = 3
@@ -158,16 +159,20 @@ class Processor:
         *,
         caught_up: Iterable[int] = (),
         pending: Iterable[int] = (),
+        sweep: bool = True,
     ) -> BatchResult:
         """Apply ``records`` (from one topic) and fire due timers, in one transaction.
 
         ``caught_up`` names partitions with nothing more waiting: their watermark may
         advance to the wall clock. ``pending`` names partitions an earlier batch left
         timers due in (:attr:`BatchResult.more_due`): they are swept too, at their
-        stored watermark. Retries on a concurrency conflict with fresh state.
+        stored watermark. ``sweep=False`` fires only what the commands need first (a
+        complaint's timers due before its command); the rest stays due for a later
+        batch, which changes no event (see :meth:`_sweep_partition`). Retries on a
+        concurrency conflict with fresh state.
         """
         topic = records[0].topic if records else self.topics.commands
-        return self._retrying(records, set(caught_up), topic, set(pending))
+        return self._retrying(records, set(caught_up), topic, set(pending), sweep)
 
     def _retrying(
         self,
@@ -175,11 +180,12 @@ class Processor:
         caught_up: set[int],
         topic: str,
         pending: set[int],
+        sweep: bool = True,
     ) -> BatchResult:
         """Run one batch; on a seq conflict, again from freshly read state."""
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                return self._process_once(records, caught_up, topic, pending)
+                return self._process_once(records, caught_up, topic, pending, sweep)
             except ConcurrencyError as exc:
                 self.metrics.concurrency_conflicts.inc()
                 log.warning("batch conflict (attempt %d): %s", attempt, exc)
@@ -188,7 +194,12 @@ class Processor:
         raise AssertionError("unreachable")
 
     def _process_once(
-        self, records: Sequence[Record], caught_up: set[int], topic: str, pending: set[int]
+        self,
+        records: Sequence[Record],
+        caught_up: set[int],
+        topic: str,
+        pending: set[int],
+        sweep: bool,
     ) -> BatchResult:
         now = self.clock()
         partitions = {r.partition for r in records} | caught_up | pending
@@ -234,7 +245,7 @@ class Processor:
         for partition in caught_up:
             current = watermarks[partition]
             watermarks[partition] = now if current is None else max(current, now)
-        swept = [(p, w) for p, w in sorted(watermarks.items()) if w is not None]
+        swept = [(p, w) for p, w in sorted(watermarks.items()) if w is not None and sweep]
         share = max(1, -(-self.sweep_limit // len(swept))) if swept else 0
         for partition, watermark in swept:
             if self._sweep_partition(work, partition, watermark, now, share):

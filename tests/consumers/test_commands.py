@@ -14,7 +14,7 @@ import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 
-from consumers.commands import CommandConsumer, _Ownership
+from consumers.commands import CommandConsumer, ConsumerStats, _Ownership
 from engine.metrics import METRICS
 
 TOPIC = "unit.lapor.commands"
@@ -155,3 +155,53 @@ def test_a_revoked_partition_drops_its_lag_series() -> None:
         "laporflow_consumer_lag", {"topic": TOPIC, "partition": "7"}
     )
     assert sample is None
+
+
+class _Records(FakeClient):
+    """A FakeClient whose polls return one record of partition 0 each."""
+
+    def poll(self, timeout_ms: int = 0, max_records: int = 0) -> dict[TopicPartition, list[Any]]:
+        self.offset = getattr(self, "offset", -1) + 1
+        record = type("R", (), {"topic": TOPIC, "partition": 0, "offset": self.offset})()
+        return {TopicPartition(TOPIC, 0): [record]}
+
+    def commit_async(self, offsets: Any, callback: Any = None) -> None:
+        """Nothing to commit to."""
+
+
+class _Processor:
+    """Records how each batch was asked to sweep; every share leaves more due."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.calls: list[tuple[bool, set[int]]] = []
+
+    def process(self, records: Any, *, caught_up: Any, pending: Any, sweep: bool) -> Any:
+        from engine.processor import BatchResult
+
+        self.calls.append((sweep, set(pending)))
+        self.clock[0] += 0.2  # the batch takes 200 ms
+        return BatchResult(more_due={0} if sweep else set())
+
+
+def test_shares_of_due_timers_alternate_with_rests(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A share that took 200 ms is followed by 100 ms in which batches apply commands
+    # without sweeping; then the left-over partition is swept again at once.
+    now = [100.0]
+    monkeypatch.setattr("consumers.commands.time.monotonic", lambda: now[0])
+    client = _Records(positions={0: 0}, highwaters={0: 10})
+    consumer = consumer_with(client)
+    processor = _Processor(now)
+    consumer.processor = processor  # type: ignore[assignment]
+    consumer.poll_timeout_ms, consumer.max_poll_records, consumer.sweep_interval_s = 500, 10, 1.0
+    consumer._last_sweep, consumer._last_confirmed, consumer._rest_until = 0.0, 0.0, 0.0
+    consumer._more_due, consumer._uncommitted, consumer.on_stored = set(), {}, None
+    consumer.stats = ConsumerStats()
+    consumer._ownership = _Ownership()
+    consumer._ownership.on_partitions_assigned([TopicPartition(TOPIC, 0)])
+    consumer.poll_once()  # sweeps, leaves partition 0 due: rest until 100.3
+    now[0] += 0.05
+    consumer.poll_once()  # 100.25: resting, commands only
+    now[0] += 0.1
+    consumer.poll_once()  # 100.55: the next share, pending partition 0
+    assert processor.calls == [(True, set()), (False, set()), (True, {0})]
