@@ -35,8 +35,11 @@ log = logging.getLogger(__name__)
 #: After a batch fired a full share of due timers, how long the next share waits, as a
 #: fraction of that batch's time. Measured with 10,000 timers due and 500 commands/s
 #: (docs/perf.md section 8): no rest, 1.7 s and a command p99 of 1.5 s; 0.5, 4.1 s
-#: and 348 ms; 1.0, 4.9 s and 263 ms.
-_REST_PER_SHARE = 0.5
+#: and 348 ms; 0.25 with the relay's backlog bounded (below), 4.4 s and 356 ms.
+_REST_PER_SHARE = 0.25
+#: No new share of due timers while more outbox records than this wait for the relay:
+#: a share's events would queue in front of the commands' (about 150 ms of publishing).
+MAX_OUTBOX_BACKLOG_FOR_SHARES = 1000
 
 
 @dataclass
@@ -115,10 +118,13 @@ class CommandConsumer:
         consumer_config: dict[str, Any] | None = None,
         on_ownership: Callable[[set[int]], None] | None = None,
         on_stored: Callable[[], None] | None = None,
+        outbox_backlog: Callable[[], int] | None = None,
     ) -> None:
         self.processor = processor
         #: Called after each batch or sweep is stored, before the offset commit.
         self.on_stored = on_stored
+        #: How many outbox records wait for the relay (asked only while timers are due).
+        self.outbox_backlog = outbox_backlog
         self.topic = topic
         self.poll_timeout_ms = poll_timeout_ms
         self.max_poll_records = max_poll_records
@@ -179,18 +185,23 @@ class CommandConsumer:
         """One poll: apply its records (or sweep timers when idle) and commit offsets.
 
         While a flood of due timers is being fired a share per batch, shares alternate
-        with rests half as long as the share took: a third of the engine's time stays
-        for commands, and the relay publishes a share's events before the next one
-        queues in front of theirs. During a rest, batches apply commands (and the timers those
-        need first) without sweeping; after it, the next share goes at once.
+        with rests a quarter as long as the share took (a fifth of the engine's time
+        stays for commands), and no share starts while the relay has more than
+        :data:`MAX_OUTBOX_BACKLOG_FOR_SHARES` records to publish (its events would
+        queue in front of the commands'). During a rest, batches apply commands (and
+        the timers those need first) without sweeping; after it, the next share goes
+        at once.
         """
         now = time.monotonic()
-        resting = now < self._rest_until
+        resting = now < self._rest_until or self._relay_behind()
         # Only partitions still owned: a revoked one's timers are its new owner's.
         pending = set() if resting else self._more_due & self.owned_partitions
         timeout_ms = self.poll_timeout_ms
         if self._more_due:
-            timeout_ms = min(timeout_ms, int((self._rest_until - now) * 1000) + 1 if resting else 0)
+            # Back for the next share as soon as the rest is over (10 ms while the relay
+            # catches up), or at once when it is not resting.
+            rest_ms = max(10, int((self._rest_until - now) * 1000) + 1) if resting else 0
+            timeout_ms = min(timeout_ms, rest_ms)
         try:
             polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=self.max_poll_records)
         except KafkaError as exc:
@@ -230,8 +241,17 @@ class CommandConsumer:
         self.stats.add(result, len(records))
         return result
 
+    def _relay_behind(self) -> bool:
+        """True while timers are left due and the relay has a share's worth to publish."""
+        if not self._more_due or self.outbox_backlog is None:
+            return False
+        try:
+            return self.outbox_backlog() > MAX_OUTBOX_BACKLOG_FOR_SHARES
+        except StoreError:
+            return False  # the batch itself will meet the outage and back off
+
     def _swept(self, result: BatchResult, started: float) -> None:
-        """Note where timers are left due; after a full share, rest half as long as it took."""
+        """Note where timers are left due; after a full share, rest a while (see poll_once)."""
         self._more_due = result.more_due
         if result.more_due:
             self._rest_until = time.monotonic() + _REST_PER_SHARE * (time.monotonic() - started)

@@ -107,6 +107,7 @@ class EngineRuntime:
             consumer_config={**security, **(consumer_config or {})},
             on_ownership=self._owned_changed,
             on_stored=self._wake_relay,
+            outbox_backlog=self.store.outbox_pending_count,
         )
         # In-process relay (thread mode, and the final drain at shutdown): it follows
         # the consumer's partitions, like the child process does.

@@ -185,7 +185,7 @@ class _Processor:
 
 
 def test_shares_of_due_timers_alternate_with_rests(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A share that took 200 ms is followed by 100 ms in which batches apply commands
+    # A share that took 200 ms is followed by 50 ms in which batches apply commands
     # without sweeping; then the left-over partition is swept again at once.
     now = [100.0]
     monkeypatch.setattr("consumers.commands.time.monotonic", lambda: now[0])
@@ -196,12 +196,39 @@ def test_shares_of_due_timers_alternate_with_rests(monkeypatch: pytest.MonkeyPat
     consumer.poll_timeout_ms, consumer.max_poll_records, consumer.sweep_interval_s = 500, 10, 1.0
     consumer._last_sweep, consumer._last_confirmed, consumer._rest_until = 0.0, 0.0, 0.0
     consumer._more_due, consumer._uncommitted, consumer.on_stored = set(), {}, None
+    consumer.outbox_backlog = lambda: 0  # the relay keeps up
     consumer.stats = ConsumerStats()
     consumer._ownership = _Ownership()
     consumer._ownership.on_partitions_assigned([TopicPartition(TOPIC, 0)])
-    consumer.poll_once()  # sweeps, leaves partition 0 due: rest until 100.3
-    now[0] += 0.05
-    consumer.poll_once()  # 100.25: resting, commands only
+    consumer.poll_once()  # sweeps, leaves partition 0 due: rest until 100.25
+    now[0] += 0.02
+    consumer.poll_once()  # 100.22: resting, commands only
     now[0] += 0.1
-    consumer.poll_once()  # 100.55: the next share, pending partition 0
+    consumer.poll_once()  # 100.52: the next share, pending partition 0
     assert processor.calls == [(True, set()), (False, set()), (True, {0})]
+
+
+def test_no_share_of_due_timers_while_the_relay_is_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # More than a share's worth waiting in the outbox: commands go on, timers wait, so
+    # their events do not queue in front of the commands' events.
+    now = [100.0]
+    monkeypatch.setattr("consumers.commands.time.monotonic", lambda: now[0])
+    consumer = consumer_with(_Records(positions={0: 0}, highwaters={0: 10}))
+    processor = _Processor(now)
+    consumer.processor = processor  # type: ignore[assignment]
+    consumer.poll_timeout_ms, consumer.max_poll_records, consumer.sweep_interval_s = 500, 10, 1.0
+    consumer._last_sweep, consumer._last_confirmed, consumer._rest_until = 0.0, 0.0, 0.0
+    consumer._uncommitted, consumer.on_stored = {}, None
+    consumer.stats = ConsumerStats()
+    consumer._ownership = _Ownership()
+    consumer._ownership.on_partitions_assigned([TopicPartition(TOPIC, 0)])
+    backlog = [5000]
+    consumer.outbox_backlog = lambda: backlog[0]
+    consumer._more_due = {0}
+    consumer.poll_once()
+    backlog[0] = 10
+    now[0] += 1.0
+    consumer.poll_once()
+    assert processor.calls == [(False, set()), (True, {0})]
