@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 
 #: After a batch fired a full share of due timers, how long the next share waits, as a
 #: fraction of that batch's time. Measured with 10,000 timers due and 500 commands/s
-#: (docs/perf.md section 8): no rest, 1.7 s and a command p99 of 1.5 s; 0.5, 4.1 s
-#: and 348 ms; 0.25 with the relay's backlog bounded (below), 4.4 s and 356 ms.
-_REST_PER_SHARE = 0.25
+#: (docs/perf.md section 8): no rest and no bound on the relay's backlog, 1.7 s and a
+#: command p99 of 1.5 s; with the bound (below), no rest 3.4 s and 503 ms, 0.25 4.4 s
+#: and 356 ms (5.35 s and 478 ms in a full ``make bench``).
+_REST_PER_SHARE = 0.1
 #: No new share of due timers while more outbox records than this wait for the relay:
 #: a share's events would queue in front of the commands' (about 150 ms of publishing).
 MAX_OUTBOX_BACKLOG_FOR_SHARES = 1000
@@ -185,10 +186,9 @@ class CommandConsumer:
         """One poll: apply its records (or sweep timers when idle) and commit offsets.
 
         While a flood of due timers is being fired a share per batch, shares alternate
-        with rests a quarter as long as the share took (a fifth of the engine's time
-        stays for commands), and no share starts while the relay has more than
-        :data:`MAX_OUTBOX_BACKLOG_FOR_SHARES` records to publish (its events would
-        queue in front of the commands'). During a rest, batches apply commands (and
+        with short rests (a tenth of the share's time), and no share starts while the
+        relay has more than :data:`MAX_OUTBOX_BACKLOG_FOR_SHARES` records to publish
+        (its events would queue in front of the commands'). During a rest, batches apply commands (and
         the timers those need first) without sweeping; after it, the next share goes
         at once.
         """
