@@ -188,9 +188,9 @@ class CommandConsumer:
         While a flood of due timers is being fired a share per batch, shares alternate
         with short rests (a tenth of the share's time), and no share starts while the
         relay has more than :data:`MAX_OUTBOX_BACKLOG_FOR_SHARES` records to publish
-        (its events would queue in front of the commands'). During a rest, batches apply commands (and
-        the timers those need first) without sweeping; after it, the next share goes
-        at once.
+        (its events would queue in front of the commands'). During a rest, batches
+        apply commands (and the timers those need first) without sweeping; after it,
+        the next share goes at once.
         """
         now = time.monotonic()
         resting = now < self._rest_until or self._relay_behind()

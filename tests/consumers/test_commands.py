@@ -185,7 +185,7 @@ class _Processor:
 
 
 def test_shares_of_due_timers_alternate_with_rests(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A share that took 200 ms is followed by 50 ms in which batches apply commands
+    # A share that took 200 ms is followed by 20 ms in which batches apply commands
     # without sweeping; then the left-over partition is swept again at once.
     now = [100.0]
     monkeypatch.setattr("consumers.commands.time.monotonic", lambda: now[0])
@@ -200,11 +200,11 @@ def test_shares_of_due_timers_alternate_with_rests(monkeypatch: pytest.MonkeyPat
     consumer.stats = ConsumerStats()
     consumer._ownership = _Ownership()
     consumer._ownership.on_partitions_assigned([TopicPartition(TOPIC, 0)])
-    consumer.poll_once()  # sweeps, leaves partition 0 due: rest until 100.25
-    now[0] += 0.02
-    consumer.poll_once()  # 100.22: resting, commands only
+    consumer.poll_once()  # sweeps, leaves partition 0 due: rest until 100.22
+    now[0] += 0.01
+    consumer.poll_once()  # 100.21: resting, commands only
     now[0] += 0.1
-    consumer.poll_once()  # 100.52: the next share, pending partition 0
+    consumer.poll_once()  # 100.51: the next share, pending partition 0
     assert processor.calls == [(True, set()), (False, set()), (True, {0})]
 
 
