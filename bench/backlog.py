@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import e2e
+from bench.e2e import drop_databases
 from producers.kafka_io import ensure_topics
 
 #: What identifies each process in /proc/<pid>/cmdline.
@@ -124,4 +125,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        drop_databases()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.e2e import PARTITIONS, fresh_database, lifecycles, partition_of
+from bench.e2e import PARTITIONS, drop_databases, fresh_database, lifecycles, partition_of
 from engine.processor import Processor
 from engine.store import Store
 from workflows.policy import Policy
@@ -80,4 +80,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        drop_databases()

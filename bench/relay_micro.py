@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.e2e import PARTITIONS, fresh_database
+from bench.e2e import PARTITIONS, drop_databases, fresh_database
 from bench.engine_micro import once as fill
 from engine.store import Store
 from producers.kafka_io import ensure_topics, make_producer
@@ -70,4 +70,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        drop_databases()
