@@ -646,6 +646,40 @@ def _template(
     return complaint_row, clock_rows, event_rows
 
 
+@dataclass
+class BenchRecord:
+    """A command record as the processor reads it (the ``Record`` protocol)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+
+
+def lifecycle_records(topic: str, label: str, complaints: int) -> list[BenchRecord]:
+    """``complaints`` fresh lifecycles as numbered records, issued 400 days ago.
+
+    Long before any stored deadline, so no stored timer fires while they are applied.
+    """
+    base = datetime.now(UTC) - timedelta(days=400)
+    offsets = [0] * PARTITIONS
+    records = []
+    for cid, _, value in lifecycles(label, complaints, base):
+        p = partition_of(cid)
+        records.append(BenchRecord(topic, p, offsets[p], cid.encode(), value))
+        offsets[p] += 1
+    return records
+
+
+def apply_in_batches(processor: Any, records: list[BenchRecord], size: int = 1000) -> int:
+    """Apply ``records`` in batches of ``size``, as polls would; how many were applied."""
+    applied = 0
+    for i in range(0, len(records), size):
+        applied += processor.process(records[i : i + size]).count("applied")
+    return int(applied)
+
+
 def us_per_transition(database_url: str, label: str, complaints: int) -> float:
     """Apply ``complaints`` fresh lifecycles in-process, in batches of 1,000 records.
 
@@ -654,27 +688,11 @@ def us_per_transition(database_url: str, label: str, complaints: int) -> float:
     """
     from engine.processor import Processor
 
-    @dataclass
-    class _Record:
-        topic: str
-        partition: int
-        offset: int
-        key: bytes
-        value: bytes
-
     store = Store(database_url)
     processor = Processor(store, policy=Policy.default())
-    base = datetime.now(UTC) - timedelta(days=400)
-    offsets = [0] * PARTITIONS
-    records = []
-    for cid, _, value in lifecycles(f"{label}-T", complaints, base):
-        p = partition_of(cid)
-        records.append(_Record("bench.us", p, offsets[p], cid.encode(), value))
-        offsets[p] += 1
+    records = lifecycle_records("bench.us", f"{label}-T", complaints)
     started = time.perf_counter()
-    applied = 0
-    for i in range(0, len(records), 1000):
-        applied += processor.process(records[i : i + 1000]).count("applied")
+    applied = apply_in_batches(processor, records)
     elapsed = time.perf_counter() - started
     store.close()
     return elapsed / applied * 1e6

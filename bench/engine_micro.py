@@ -17,25 +17,14 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.e2e import PARTITIONS, drop_databases, fresh_database, lifecycles, partition_of
+from bench.e2e import apply_in_batches, drop_databases, fresh_database, lifecycle_records
 from engine.processor import Processor
 from engine.store import Store
 from workflows.policy import Policy
-
-
-@dataclass
-class _Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
 
 
 def once(url: str, complaints: int) -> tuple[float, float]:
@@ -43,17 +32,9 @@ def once(url: str, complaints: int) -> tuple[float, float]:
     store = Store(url)
     store.migrate()
     processor = Processor(store, policy=Policy.default())
-    base = datetime.now(UTC) - timedelta(days=400)
-    offsets = [0] * PARTITIONS
-    records = []
-    for cid, _, value in lifecycles(f"m{uuid.uuid4().hex[:6]}", complaints, base):
-        p = partition_of(cid)
-        records.append(_Record("bench.micro", p, offsets[p], cid.encode(), value))
-        offsets[p] += 1
+    records = lifecycle_records("bench.micro", f"m{uuid.uuid4().hex[:6]}", complaints)
     wall, cpu = time.perf_counter(), time.process_time()
-    applied = 0
-    for i in range(0, len(records), 1000):
-        applied += processor.process(records[i : i + 1000]).count("applied")
+    applied = apply_in_batches(processor, records)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     store.close()
     return wall / applied * 1e6, cpu / applied * 1e6
