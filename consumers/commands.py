@@ -273,9 +273,9 @@ class CommandConsumer:
             self._looks_caught_up()
             return set()
         self._last_confirmed = time.monotonic()
-        return self._caught_up({})
+        return self._caught_up()
 
-    def _caught_up(self, polled: dict[TopicPartition, list[Any]]) -> set[int]:
+    def _caught_up(self) -> set[int]:
         """Owned partitions with nothing waiting after this poll (watermark may use wall time).
 
         The highwater kafka-python caches comes from the last fetch response and can be

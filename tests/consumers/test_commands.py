@@ -75,7 +75,7 @@ def lag(partition: int) -> float:
 
 def test_a_partition_at_its_confirmed_end_is_caught_up() -> None:
     client = FakeClient(positions={0: 10, 1: 4}, highwaters={0: 10, 1: 9})
-    assert consumer_with(client)._caught_up({}) == {0}
+    assert consumer_with(client)._caught_up() == {0}
     assert lag(0) == 0
     assert lag(1) == 5
 
@@ -84,14 +84,14 @@ def test_a_stale_cached_highwater_is_confirmed_with_a_real_end_offset() -> None:
     # The cached highwater says 10, but the broker already holds 12: not caught up, so
     # the watermark must not jump to the wall clock past the two unread commands.
     client = FakeClient(positions={0: 10}, highwaters={0: 10}, ends={0: 12})
-    assert consumer_with(client)._caught_up({}) == set()
+    assert consumer_with(client)._caught_up() == set()
     assert client.end_offsets_calls == [[0]]
     assert lag(0) == 2
 
 
 def test_only_partitions_that_look_caught_up_are_confirmed() -> None:
     client = FakeClient(positions={0: 3, 1: 7, 2: 5}, highwaters={0: 3, 1: 9, 2: 5})
-    assert consumer_with(client)._caught_up({}) == {0, 2}
+    assert consumer_with(client)._caught_up() == {0, 2}
     assert client.end_offsets_calls == [[0, 2]]
 
 
@@ -104,13 +104,13 @@ def test_an_unknown_position_or_highwater_is_never_caught_up(
     position: int | None, highwater: int | None
 ) -> None:
     client = FakeClient(positions={0: position}, highwaters={0: highwater})
-    assert consumer_with(client)._caught_up({}) == set()
+    assert consumer_with(client)._caught_up() == set()
     assert client.end_offsets_calls == []
 
 
 def test_a_failed_end_offset_request_advances_nothing() -> None:
     client = FakeClient(positions={0: 10}, highwaters={0: 10}, ends_fail=True)
-    assert consumer_with(client)._caught_up({}) == set()
+    assert consumer_with(client)._caught_up() == set()
 
 
 def test_the_broker_is_asked_at_most_once_per_sweep_interval(
