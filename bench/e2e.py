@@ -410,6 +410,13 @@ def seed(database_url: str, stored: int, due: int, now: datetime, label: str) ->
             "SELECT partition, state, COALESCE(skpd, ''), COUNT(*) FROM complaints "
             "GROUP BY partition, state, COALESCE(skpd, '')"
         )
+        # The receipts Store.write keeps (engine/receipts): a seeded complaint has one
+        # dispatch and no answer or return yet.
+        cur.execute(
+            "INSERT INTO skpd_receipts (complaint_id, skpd, region, dispatch_seq, dispatched_at) "
+            "SELECT complaint_id, skpd, region, seq, occurred_at FROM events "
+            "WHERE type = 'complaint.dispatched'"
+        )
         cur.execute("ANALYZE")
         conn.commit()
         # The seed is a bulk load of gigabytes at the full size: write its dirty pages

@@ -1,13 +1,14 @@
 """The report's SQL: per-SKPD counts and follow-up spans of one period (CONTRACT §6).
 
-Every query starts from the events of the period, found through the ``(type,
-occurred_at)`` index between UTC instants computed from the local dates in each region's
-time zone. What else it needs about a complaint (its first dispatch to the SKPD, that
-SKPD's first answer or return after it, a later resolution) is an index probe on
-``(complaint_id, type, skpd, seq)``, written as a correlated scalar subquery so that the
-plan stays a per-row probe and never becomes a join over the whole history. The cost
-therefore grows with the period's events, not with everything ever stored. Open breaches
-are a "now" figure read from the clock rows.
+Every query is bounded by the period, between UTC instants computed from the local dates
+in each region's time zone. Received complaints, their answers and returns are the
+period's receipts (``skpd_receipts``, kept as events are written: engine/receipts), read
+through their dispatch instant. Escalations and resolutions are the period's events,
+found through the ``(type, occurred_at)`` index; whether a resolution is a complaint's
+latest is an index probe on ``(complaint_id, type, skpd, seq)``, written as a correlated
+scalar subquery so that the plan stays a per-row probe and never becomes a join over the
+whole history. The cost therefore grows with the period, not with everything ever
+stored. Open breaches are a "now" figure read from the clock rows.
 
 The definitions, per SKPD (each counted in SQL):
 
@@ -51,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.expression import FromClause
 
-from engine.schema import clocks_table, complaints_table, events_table
+from engine.schema import clocks_table, complaints_table, events_table, skpd_receipts_table
 from workflows.policy import Policy
 
 __all__ = [
@@ -65,9 +66,6 @@ __all__ = [
     "report_queries",
 ]
 
-DISPATCHED = "complaint.dispatched"
-FOLLOWED_UP = "complaint.followed_up"
-RETURNED = "complaint.returned"
 ESCALATED = "complaint.escalated"
 RESOLVED = "complaint.resolved"
 #: The resolver the engine names when a complainant stays silent (CONTRACT §4), and the
@@ -120,6 +118,7 @@ class Queries:
     """The report's statements (:func:`report_queries`)."""
 
     received: Select[Any]
+    spans: Select[Any]
     escalations: Select[Any]
     settled: Select[Any]
     open_breaches: Select[Any]
@@ -175,11 +174,11 @@ def period_windows(
 def report_queries(dialect: str, windows: Sequence[Window], region: str | None = None) -> Queries:
     """The report's SQL statements, by name, for a database of ``dialect``.
 
-    ``received`` gives one row per complaint received in the period: (skpd, region,
-    dispatched_at, answered_at) and its SKPD's (received, followed_up, returned);
-    ``escalations`` (skpd, count); ``settled`` (skpd, settled, auto_closed);
-    ``open_breaches`` (skpd, count). Exposed so their query plans
-    can be checked (tests, ``bench/report_bench.py``).
+    ``received`` gives (skpd, received, followed_up, returned); ``spans`` one row per
+    answered complaint received in the period: (skpd, region, dispatched_at,
+    answered_at); ``escalations`` (skpd, count); ``settled`` (skpd, settled,
+    auto_closed); ``open_breaches`` (skpd, count). Exposed so their query plans can be
+    checked (tests, ``bench/report_bench.py``).
     """
     escalated = events_table.alias("escalated")
     clocks = clocks_table
@@ -192,11 +191,12 @@ def report_queries(dialect: str, windows: Sequence[Window], region: str | None =
         breach_conditions.append(clocks.c.region == region)
     return Queries(
         received=_received_query(windows),
+        spans=_spans_query(windows),
         escalations=select(escalated.c.skpd, func.count())
         .where(
             escalated.c.type == ESCALATED,
             escalated.c.skpd.is_not(None),
-            _in_period(escalated, windows),
+            _in_period(escalated.c.occurred_at, escalated.c.region, windows),
         )
         .group_by(escalated.c.skpd),
         settled=_settled_query(dialect, windows),
@@ -219,13 +219,9 @@ def fetch_report_facts(
     """
     queries = report_queries(conn.dialect.name, windows, region)
     counts: defaultdict[str, dict[str, int]] = defaultdict(dict)
-    spans = []
-    for skpd, reg, dispatched_at, answered_at, received, followed, returned in conn.execute(
-        queries.received
-    ):
+    for skpd, received, followed, returned in conn.execute(queries.received):
         counts[skpd].update(received=received, followed_up=followed, returned=int(returned))
-        if answered_at is not None:
-            spans.append(FollowUpSpan(skpd, reg, dispatched_at, answered_at))
+    spans = [FollowUpSpan(*row) for row in conn.execute(queries.spans)]
     for skpd, n in conn.execute(queries.escalations):
         counts[skpd]["escalations"] = n
     for skpd, settled, auto_closed in conn.execute(queries.settled):
@@ -238,9 +234,11 @@ def fetch_report_facts(
     )
 
 
-def _in_period(table: FromClause, windows: Sequence[Window]) -> ColumnElement[bool]:
-    """``table``'s events in the period: per-zone windows, plus overall index bounds."""
-    at, reg = table.c.occurred_at, table.c.region
+def _in_period(
+    at: ColumnElement[Any], reg: ColumnElement[Any], windows: Sequence[Window]
+) -> ColumnElement[bool]:
+    """Rows whose instant ``at`` in region ``reg`` falls in the period: per-zone windows,
+    plus overall bounds for the index."""
     branches = []
     for w in windows:
         conditions: list[ColumnElement[bool]] = []
@@ -263,83 +261,30 @@ def _in_period(table: FromClause, windows: Sequence[Window]) -> ColumnElement[bo
 
 
 def _received_query(windows: Sequence[Window]) -> Select[Any]:
-    """One row per complaint received in the period, per SKPD, with its SKPD's counts.
+    """Per SKPD: the complaints received in the period, answered, and returned.
 
-    Columns: skpd, region, dispatched_at, answered_at (the SKPD's first answer after
-    the dispatch, NULL if none), then the SKPD's received, followed_up and returned,
-    counted over the rows (window aggregates), so the counts and the spans come from
-    one evaluation. Each lookup into a complaint's other events is an index probe on
-    ``ix_events_complaint_type``.
+    The rows are the period's receipts (engine/receipts), read through
+    ``ix_skpd_receipts_dispatched``.
     """
-    d = events_table.alias("d")
-    earlier = events_table.alias("earlier")
-    first_dispatch = (
-        select(func.min(earlier.c.seq))
-        .where(
-            earlier.c.complaint_id == d.c.complaint_id,
-            earlier.c.type == DISPATCHED,
-            earlier.c.skpd == d.c.skpd,
-        )
-        .scalar_subquery()
-    )
-    received = (
-        select(
-            d.c.complaint_id,
-            d.c.skpd,
-            d.c.region,
-            d.c.seq.label("dispatch_seq"),
-            d.c.occurred_at.label("dispatched_at"),
-        )
-        .where(
-            d.c.type == DISPATCHED,
-            d.c.skpd.is_not(None),
-            _in_period(d, windows),
-            d.c.seq == first_dispatch,
-        )
-        .cte("received")
-    )
-
-    def later(kind: str, column: str) -> Any:
-        """The first event of ``kind`` naming the SKPD after the dispatch: its ``column``."""
-        e = events_table.alias(kind.rpartition(".")[2])
-        return (
-            select(e.c[column])
-            .where(
-                e.c.complaint_id == received.c.complaint_id,
-                e.c.type == kind,
-                e.c.skpd == received.c.skpd,
-                e.c.seq > received.c.dispatch_seq,
-            )
-            .order_by(e.c.seq)
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    outcome = select(
-        received.c.skpd,
-        received.c.region,
-        received.c.dispatched_at,
-        later(FOLLOWED_UP, "occurred_at").label("answered_at"),
-        later(RETURNED, "seq").label("return_seq"),
-    ).cte("outcome")
-    # Evaluated once: its answered_at is read three times below, and an inlined CTE
-    # would repeat the lookup for each.
-    outcome = outcome.prefix_with("MATERIALIZED", dialect="postgresql")
+    r = skpd_receipts_table
     # Returned and never answered: a complaint returned, sent back and answered counts
     # as followed up, so followed_up <= received - returned.
-    returned = case(
-        (and_(outcome.c.return_seq.is_not(None), outcome.c.answered_at.is_(None)), 1), else_=0
+    returned = case((and_(r.c.returned_at.is_not(None), r.c.answered_at.is_(None)), 1), else_=0)
+    return (
+        select(r.c.skpd, func.count(), func.count(r.c.answered_at), func.sum(returned))
+        .where(_in_period(r.c.dispatched_at, r.c.region, windows))
+        .group_by(r.c.skpd)
     )
-    skpd = outcome.c.skpd
-    return select(
-        outcome.c.skpd,
-        outcome.c.region,
-        outcome.c.dispatched_at,
-        outcome.c.answered_at,
-        func.count().over(partition_by=skpd),
-        func.count(outcome.c.answered_at).over(partition_by=skpd),
-        func.sum(returned).over(partition_by=skpd),
-    ).order_by(outcome.c.skpd, outcome.c.dispatched_at)
+
+
+def _spans_query(windows: Sequence[Window]) -> Select[Any]:
+    """The answered receipts of the period: skpd, region, dispatched_at, answered_at."""
+    r = skpd_receipts_table
+    return (
+        select(r.c.skpd, r.c.region, r.c.dispatched_at, r.c.answered_at)
+        .where(_in_period(r.c.dispatched_at, r.c.region, windows), r.c.answered_at.is_not(None))
+        .order_by(r.c.skpd, r.c.dispatched_at)
+    )
 
 
 def _settled_query(dialect: str, windows: Sequence[Window]) -> Select[Any]:
@@ -369,7 +314,7 @@ def _settled_query(dialect: str, windows: Sequence[Window]) -> Select[Any]:
         .where(
             s.c.type == RESOLVED,
             s.c.skpd.is_not(None),
-            _in_period(s, windows),
+            _in_period(s.c.occurred_at, s.c.region, windows),
             s.c.seq == latest_seq,
             # Still resolved: reopened since, it is not settled (yet) in any period.
             c.c.state == s.c.state,

@@ -60,6 +60,7 @@ __all__ = [
     "outbox_table",
     "processed_commands_table",
     "progress_table",
+    "skpd_receipts_table",
 ]
 
 
@@ -151,6 +152,24 @@ complaint_counts_table = Table(
     Column("state", String(32), primary_key=True),
     Column("skpd", String(64), primary_key=True),  # "" before dispatch
     Column("n", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+)
+
+#: One row per complaint per SKPD it was dispatched to (engine/receipts): the first
+#: dispatch, and that SKPD's first answer and first return after it. Kept by
+#: ``Store.write`` in the batch's own transaction, so the report reads its period's
+#: receipts through ``ix_skpd_receipts_dispatched`` instead of probing each dispatch's
+#: history (0011_receipts).
+skpd_receipts_table = Table(
+    "skpd_receipts",
+    metadata,
+    Column("complaint_id", String(64), primary_key=True),
+    Column("skpd", String(64), primary_key=True),
+    Column("region", String(64)),
+    Column("dispatch_seq", Integer, nullable=False),
+    Column("dispatched_at", UTCDateTime(), nullable=False),
+    Column("answered_at", UTCDateTime()),
+    Column("returned_at", UTCDateTime()),
+    Index("ix_skpd_receipts_dispatched", "dispatched_at"),
 )
 
 clocks_table = Table(

@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from engine.errors import ConcurrencyError, SchemaError, StoreError
+from engine.receipts import ReceiptChanges, receipt_changes
 from engine.schema import (
     clocks_table,
     complaint_counts_table,
@@ -50,6 +51,7 @@ from engine.schema import (
     outbox_table,
     processed_commands_table,
     progress_table,
+    skpd_receipts_table,
 )
 from workflows.model import ClockState, ComplaintState, Event
 
@@ -742,6 +744,7 @@ class Store:
                 self._write_complaints(conn, batch.complaints, batch.policy)
                 self._stamp_checked(conn, batch.checked, batch.policy)
                 self._write_events(conn, batch.events)
+                self._write_receipts(conn, receipt_changes(batch.events))
                 self._write_processed(conn, batch.processed)
                 self._write_outbox(conn, batch.outbox)
                 self._write_progress(conn, batch.progress)
@@ -1043,6 +1046,40 @@ class Store:
                 for e in events
             ],
         )
+
+    def _write_receipts(self, conn: Connection, changes: ReceiptChanges) -> None:
+        """Add the batch's receipts, then fill answers and returns (engine/receipts)."""
+        if not changes:
+            return
+        table = skpd_receipts_table
+        if changes.receipts:
+            stmt = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+            conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=["complaint_id", "skpd"]),
+                [r.__dict__ for r in changes.receipts],
+            )
+        for column, outcomes in (
+            (table.c.answered_at, changes.answers),
+            (table.c.returned_at, changes.returns),
+        ):
+            if not outcomes:
+                continue
+            # Executed in seq order: the first outcome after the dispatch fills the
+            # column, and every later one finds it taken.
+            conn.execute(
+                update(table)
+                .where(
+                    table.c.complaint_id == bindparam("b_id"),
+                    table.c.skpd == bindparam("b_skpd"),
+                    table.c.dispatch_seq < bindparam("b_seq"),
+                    column.is_(None),
+                )
+                .values({column.name: bindparam("b_at")}),
+                [
+                    {"b_id": o.complaint_id, "b_skpd": o.skpd, "b_seq": o.seq, "b_at": o.at}
+                    for o in outcomes
+                ],
+            )
 
     def _write_processed(self, conn: Connection, processed: list[ProcessedCommand]) -> None:
         # A command rejected earlier may be re-sent and now apply: its row is replaced.
