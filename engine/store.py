@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -261,7 +262,13 @@ class Store:
             # A bounded connect: a dead server must fail /readyz and retries quickly.
             # hide_parameters: a failed statement's error never carries row values
             # (complainant identity, command text) into logs or messages.
-            connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+            # A UTC session: timestamps arrive tagged with datetime.UTC itself, which
+            # UTCDateTime passes through instead of converting each one.
+            connect_args: dict[str, Any] = (
+                {"connect_timeout": 5, "options": _utc_session(url)}
+                if url.startswith("postgresql")
+                else {}
+            )
             self.engine: Engine = create_engine(
                 url,
                 echo=echo,
@@ -1171,6 +1178,12 @@ def _values_of(update_row: dict[str, Any]) -> dict[str, Any]:
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _utc_session(url: str) -> str:
+    """The libpq ``options`` of ``url`` (kept: they would be replaced), plus a UTC session."""
+    given = make_url(url).query.get("options", "")
+    return " ".join([*([given] if isinstance(given, str) else given), "-c TimeZone=UTC"]).strip()
 
 
 def redact_url(url: str) -> str:

@@ -646,3 +646,29 @@ def test_upgrade_to_0003_places_pending_outbox_rows(empty_url: str) -> None:
         placed = conn.execute(text("SELECT partition FROM outbox ORDER BY id")).scalars().all()
     assert placed == [4, 5, None]
     old.close()
+
+
+@pytest.mark.integration
+def test_a_postgresql_session_runs_in_utc_and_keeps_the_url_options(
+    pg_database_url: str,
+) -> None:
+    """Timestamps come back tagged ``datetime.UTC`` (passed through as they are), and
+    libpq ``options`` given in the URL still apply next to the session's time zone."""
+    from sqlalchemy import select, text
+
+    from engine.schema import events_table
+
+    url = f"{pg_database_url}?options=-c%20application_name%3Dlaporflow-test"
+    s = Store(url)
+    try:
+        s.migrate()
+        write_new(s, complaint())
+        with s.connect("reading the session") as conn:
+            assert conn.execute(text("SHOW TimeZone")).scalar() == "UTC"
+            assert conn.execute(text("SHOW application_name")).scalar() == "laporflow-test"
+            occurred = conn.execute(select(events_table.c.occurred_at)).scalar_one()
+        assert occurred.tzinfo is UTC and occurred == T0
+        loaded = s.complaint("HSU-2026-000001")
+        assert loaded is not None and loaded.created_at == T0
+    finally:
+        s.close()
