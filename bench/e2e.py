@@ -47,12 +47,13 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
+from engine.decode import decode_command
 from engine.report import build_report
 from engine.store import Store
 from laporflow.runtime import refresh_gauges
 from producers.kafka_io import ensure_topics
 from workflows import wire
-from workflows.apply import clock_next_due, event_id_for
+from workflows.apply import clock_next_due, decide, event_id_for
 from workflows.model import Actor, ClockState, ComplaintState, Event
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
@@ -411,11 +412,13 @@ def seed(database_url: str, stored: int, due: int, now: datetime, label: str) ->
             "GROUP BY partition, state, COALESCE(skpd, '')"
         )
         # The receipts Store.write keeps (engine/receipts): a seeded complaint has one
-        # dispatch and no answer or return yet.
+        # dispatch, at most one answer after it, and no return.
         cur.execute(
-            "INSERT INTO skpd_receipts (complaint_id, skpd, region, dispatch_seq, dispatched_at) "
-            "SELECT complaint_id, skpd, region, seq, occurred_at FROM events "
-            "WHERE type = 'complaint.dispatched'"
+            "INSERT INTO skpd_receipts "
+            "(complaint_id, skpd, region, dispatch_seq, dispatched_at, answered_at) "
+            "SELECT d.complaint_id, d.skpd, d.region, d.seq, d.occurred_at, a.occurred_at "
+            "FROM events d LEFT JOIN events a ON a.complaint_id = d.complaint_id "
+            "AND a.type = 'complaint.followed_up' WHERE d.type = 'complaint.dispatched'"
         )
         cur.execute("ANALYZE")
         conn.commit()
@@ -472,7 +475,7 @@ _EVENT_COLS = (
 
 
 _CID, _EID = "__CID__", "__EID__"
-_templates: dict[tuple[bool, int], Any] = {}
+_templates: dict[tuple[bool, int, bool], Any] = {}
 
 
 def _seed_rows(
@@ -487,9 +490,10 @@ def _seed_rows(
     """The complaint, clock and event rows of one seeded complaint.
 
     Times and SKPD depend on ``n % 300`` only, so the rows are built once per residue
-    through the real models and reused with the complaint's id (and event ids) put in.
+    (and per answered or not) through the real models and reused with the complaint's
+    id (and event ids) put in.
     """
-    key = (overdue, n % 300)
+    key = (overdue, n % 300, _answered(n, overdue))
     if key not in _templates:
         _templates[key] = _template(n, overdue, now, registry, policy, actor_json)
     complaint_row, clock_rows, event_rows = _templates[key]
@@ -516,6 +520,13 @@ def _seed_rows(
             for row in event_rows
         ],
     )
+
+
+def _answered(n: int, overdue: bool) -> bool:
+    """Whether seeded complaint ``n`` was answered and resolved (see :func:`_template`)."""
+    # By n // 300, not by n % 300: the residue fixes a complaint's SKPD and day, so each
+    # SKPD's month still has four in five of its complaints answered.
+    return not overdue and (n // 300) % 5 != 0 and 1 + n % 300 >= 9
 
 
 def _template(
@@ -571,14 +582,55 @@ def _template(
         updated_at=dispatched_at,
         clocks=clocks,
     )
+    actor = Actor.model_validate_json(actor_json)
+    events = [
+        Event(
+            event_id=_EID,
+            type=kind,
+            complaint_id=cid,
+            seq=seq,
+            occurred_at=at,
+            recorded_at=at,
+            state=state,
+            previous_state=prev,
+            region="HSU",
+            skpd=skpd if kind == "complaint.dispatched" else None,
+            causation_id=f"seed-{cid}-{seq}",
+            actor=actor,
+            payload={},
+        )
+        for seq, (kind, state, prev, at) in enumerate(
+            (
+                ("complaint.submitted", "submitted", None, begun),
+                ("complaint.verified", "verified", "submitted", begun + timedelta(hours=1)),
+                ("complaint.dispatched", "dispatched", "verified", dispatched_at),
+            ),
+            start=1,
+        )
+    ]
+    if _answered(n, overdue):
+        # Four in five complaints dispatched 9 days ago or more were answered within a
+        # week and resolved the next day, through the workflow itself: the report's
+        # month then holds answers, follow-up spans and settlements, as a real one
+        # does, and no auto-close clock is left to fire during the burst.
+        answered_at = dispatched_at + timedelta(days=1 + n % 7)
+        for kind, role, at in (
+            ("follow_up", "skpd", answered_at),
+            ("resolve", "complainant", answered_at + timedelta(days=1)),
+        ):
+            command = decode_command(command_bytes(kind, role, cid, at, n)[1], registry)
+            outcome = decide(complaint, command, registry=registry, policy=policy, now=at)
+            assert outcome.complaint is not None and outcome.kind == "applied", outcome
+            complaint = outcome.complaint
+            events.extend(e.model_copy(update={"event_id": _EID}) for e in outcome.events)
     due_map = clock_next_due(complaint, registry, policy)
     next_due = min((d for d in due_map.values() if d), default=None)
     complaint_row = (
         cid,
         "complaint",
         1,
-        "dispatched",
-        3,
+        complaint.state,
+        complaint.seq,
         "HSU",
         skpd,
         "infrastruktur",
@@ -586,7 +638,7 @@ def _template(
         0,
         next_due,
         begun,
-        dispatched_at,
+        complaint.updated_at,
         complaint.model_dump_json(),
     )
     clock_rows = [
@@ -599,57 +651,34 @@ def _template(
             c.deadline,
             c.warning_at,
             due_map.get(c.name),
-            None,
-            None,
-            0,
+            c.paused_at,
+            c.breached_at,
+            c.escalation_level,
             c.stopped_at,
             # Stored by an engine running this policy (as Store.write stamps them): a
             # start under it reschedules nothing. Unstamped, the synthetic deadlines
             # would all be "moved" at start, which measures a policy change instead.
             policy.fingerprint,
         )
-        for c in clocks.values()
+        for c in complaint.clocks.values()
     ]
-    event_rows = []
-    for seq, (kind, state, prev, at) in enumerate(
+    event_rows = [
         (
-            ("complaint.submitted", "submitted", None, begun),
-            ("complaint.verified", "verified", "submitted", begun + timedelta(hours=1)),
-            ("complaint.dispatched", "dispatched", "verified", dispatched_at),
-        ),
-        start=1,
-    ):
-        event = Event(
-            event_id=_EID,
-            type=kind,
-            complaint_id=cid,
-            seq=seq,
-            occurred_at=at,
-            recorded_at=at,
-            state=state,
-            previous_state=prev,
-            region="HSU",
-            skpd=skpd if kind == "complaint.dispatched" else None,
-            causation_id=f"seed-{cid}-{seq}",
-            actor=Actor.model_validate_json(actor_json),
-            payload={},
+            e.event_id,
+            cid,
+            e.seq,
+            e.type,
+            e.occurred_at,
+            e.recorded_at,
+            e.state,
+            e.previous_state,
+            e.region,
+            e.skpd,
+            e.causation_id,
+            e.model_dump_json(),
         )
-        event_rows.append(
-            (
-                event.event_id,
-                cid,
-                seq,
-                kind,
-                at,
-                at,
-                state,
-                prev,
-                "HSU",
-                event.skpd,
-                event.causation_id,
-                event.model_dump_json(),
-            )
-        )
+        for e in events
+    ]
     return complaint_row, clock_rows, event_rows
 
 
@@ -712,9 +741,6 @@ def decide_us(
 
     ``timer`` is wall time by default; ``bench/core.py`` passes CPU time.
     """
-    from engine.decode import decode_command
-    from workflows.apply import decide
-
     registry, policy = WorkflowRegistry.default(), Policy.default()
     values = [v for _, _, v in lifecycles("C", complaints, datetime(2026, 3, 2, 1, tzinfo=UTC))]
     started = timer()
