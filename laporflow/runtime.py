@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers.commands import CommandConsumer, ConsumerStats
+from engine.gc_tuning import tune_garbage_collector
 from engine.labels import listed_values
 from engine.metrics import METRICS, REGISTRY, Metrics, set_gauge_family
 from engine.policy_file import load_policy
@@ -201,6 +202,7 @@ class EngineRuntime:
     def run(self, *, on_batch: Callable[[ConsumerStats], None] | None = None) -> None:
         """Consume until :meth:`stop` is called (from a signal handler or another thread)."""
         self.start_background()
+        tune_garbage_collector()
         try:
             self.consumer.run(self.stop_event, on_batch=on_batch)
         finally:

@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from typing import Any
 
+from engine.gc_tuning import tune_garbage_collector
 from engine.logs import configure_logging
 from engine.metrics import METRICS
 from engine.settings import Settings
@@ -77,6 +78,7 @@ def _relay_main(
         dead_letter_factory=lambda: make_dead_letter_producer(settings.kafka_bootstrap, **security),
     )
     log.info("outbox relay running", extra={"topic": settings.topics.events})
+    tune_garbage_collector()
     try:
         relay.run(stop, wake=wake)
     finally:

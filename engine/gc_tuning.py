@@ -1,0 +1,33 @@
+"""The cyclic garbage collector, tuned for a long-running engine process.
+
+During a backlog, the engine spent 15 % of its CPU in the cyclic collector (1.67 of
+10.9 s; 1,833 young, 167 middle and 15 full collections, the longest 112 ms) and the
+relay child 11 %. Most of what they allocate per batch is freed by reference counting;
+the collector mostly re-reads the same long-lived objects (modules, compiled SQL,
+models' schemas, the policy's calendars) at every full pass. So, once start-up is done:
+
+* :func:`gc.freeze` moves everything alive into a permanent generation no collection
+  reads again;
+* the young generation is collected every :data:`YOUNG_THRESHOLD` allocations instead
+  of 700, and the older ones proportionally less often.
+
+Cycles are still collected, only in fewer, larger passes.
+"""
+
+from __future__ import annotations
+
+import gc
+
+__all__ = ["YOUNG_THRESHOLD", "tune_garbage_collector"]
+
+#: Container allocations (minus deallocations) between two young collections.
+YOUNG_THRESHOLD = 10_000
+#: Young collections per middle one, middle ones per full one (CPython's default: 10, 10).
+_OLDER_THRESHOLDS = (10, 10)
+
+
+def tune_garbage_collector() -> None:
+    """Freeze what start-up allocated, then collect less often (call once, when started)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_THRESHOLD, *_OLDER_THRESHOLDS)
