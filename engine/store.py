@@ -258,6 +258,8 @@ class Store:
 
     def __init__(self, url: str = DEFAULT_DATABASE_URL, *, echo: bool = False) -> None:
         self.url = url
+        #: Column type oids per table, for binary COPY (:meth:`_column_types`).
+        self._types: dict[str, dict[str, int]] = {}
         try:
             # A bounded connect: a dead server must fail /readyz and retries quickly.
             # hide_parameters: a failed statement's error never carries row values
@@ -296,6 +298,7 @@ class Store:
         """Create the schema or upgrade it to the newest revision (Alembic)."""
         config = AlembicConfig()
         config.set_main_option("script_location", str(files("engine") / "migrations"))
+        self._types.clear()  # a revision may change a column's type
         try:
             with self.engine.begin() as conn:
                 config.attributes["connection"] = conn
@@ -949,7 +952,12 @@ class Store:
         self._copy(conn, table.name, rows)
 
     def _copy(self, conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
-        """``COPY table (keys of the rows) FROM STDIN`` in the batch's transaction."""
+        """``COPY table (keys of the rows) FROM STDIN`` in the batch's transaction.
+
+        In binary format, with the columns' types read from the database: the text
+        format had psycopg render every value as text, 6-8 µs of CPU per event row
+        against about 1 µs (a thousand rows, 10 copies each way).
+        """
         import psycopg  # the PostgreSQL driver: only here, where it is in use
 
         columns = list(rows[0])
@@ -957,17 +965,34 @@ class Store:
         raw = conn.connection.driver_connection
         assert raw is not None  # a checked-out connection always has its driver's
         try:
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy,
-            ):
-                for row in rows:
-                    copy.write_row([row[name] for name in columns])
+            with raw.cursor() as cursor:
+                types = self._column_types(cursor, table, columns)
+                with cursor.copy(f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+                    copy.set_types(types)
+                    for row in rows:
+                        copy.write_row([row[name] for name in columns])
         except psycopg.IntegrityError as exc:
             # A duplicate event (complaint_id, seq) or complaint id: someone wrote first.
             raise ConcurrencyError(f"conflicting write: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"copying rows into {table} failed: {exc}") from exc
+
+    def _column_types(self, cursor: Any, table: str, columns: list[str]) -> list[int]:
+        """The type oids of ``table``'s ``columns``, as the database has them (cached).
+
+        A binary COPY must send each value in its column's exact type (an ``integer``
+        sent to a ``bigint`` is refused), so they come from the catalogue, not from the
+        metadata; a staging table has its base table's types.
+        """
+        known = self._types.get(table)
+        if known is None:
+            cursor.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (f'"{table}"',),
+            )
+            known = self._types[table] = dict(cursor.fetchall())
+        return [known[name] for name in columns]
 
     def _stages(self, rows: list[dict[str, Any]]) -> bool:
         """Whether ``rows`` go through a staging table (PostgreSQL, enough rows to pay)."""
