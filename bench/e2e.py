@@ -420,6 +420,14 @@ def seed(database_url: str, stored: int, due: int, now: datetime, label: str) ->
             "FROM events d LEFT JOIN events a ON a.complaint_id = d.complaint_id "
             "AND a.type = 'complaint.followed_up' WHERE d.type = 'complaint.dispatched'"
         )
+        # And the settlements (engine/settlements): each seeded resolution, never
+        # reopened, by the complainant.
+        cur.execute(
+            "INSERT INTO settlements "
+            "(complaint_id, skpd, region, state, seq, resolved_at, auto_closed) "
+            "SELECT complaint_id, skpd, region, state, seq, occurred_at, false FROM events "
+            "WHERE type = 'complaint.resolved'"
+        )
         cur.execute("ANALYZE")
         conn.commit()
         # The seed is a bulk load of gigabytes at the full size: write its dirty pages

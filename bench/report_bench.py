@@ -131,7 +131,7 @@ def _time(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
 def _explain(store: Store, policy: Policy, since: date, until: date) -> None:
     windows = period_windows(policy, since=since, until=until)
     with store.connect("explain") as conn:
-        queries = report_queries(conn.dialect.name, windows)
+        queries = report_queries(windows)
         for label in ("received", "escalations", "settled", "open_breaches"):
             query = getattr(queries, label)
             sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))

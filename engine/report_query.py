@@ -2,13 +2,12 @@
 
 Every query is bounded by the period, between UTC instants computed from the local dates
 in each region's time zone. Received complaints, their answers and returns are the
-period's receipts (``skpd_receipts``, kept as events are written: engine/receipts), read
-through their dispatch instant. Escalations and resolutions are the period's events,
-found through the ``(type, occurred_at)`` index; whether a resolution is a complaint's
-latest is an index probe on ``(complaint_id, type, skpd, seq)``, written as a correlated
-scalar subquery so that the plan stays a per-row probe and never becomes a join over the
-whole history. The cost therefore grows with the period, not with everything ever
-stored. Open breaches are a "now" figure read from the clock rows.
+period's receipts (``skpd_receipts``: engine/receipts), read through their dispatch
+instant; settled complaints are the period's settlements (``settlements``:
+engine/settlements), read through their resolution instant; both tables are kept by
+``Store.write`` as events are written. Escalations are the period's events, found through
+the ``(type, occurred_at)`` index. The cost therefore grows with the period, not with
+everything ever stored. Open breaches are a "now" figure read from the clock rows.
 
 The definitions, per SKPD (each counted in SQL):
 
@@ -43,16 +42,13 @@ from sqlalchemy import (
     Select,
     and_,
     case,
-    cast,
     func,
     or_,
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.expression import FromClause
 
-from engine.schema import clocks_table, complaints_table, events_table, skpd_receipts_table
+from engine.schema import clocks_table, events_table, settlements_table, skpd_receipts_table
 from workflows.policy import Policy
 
 __all__ = [
@@ -67,11 +63,6 @@ __all__ = [
 ]
 
 ESCALATED = "complaint.escalated"
-RESOLVED = "complaint.resolved"
-#: The resolver the engine names when a complainant stays silent (CONTRACT §4), and the
-#: prefix of the command id its auto-close timer gives that resolution.
-AUTO_CLOSE_ROLE = "system"
-AUTO_CLOSE_ID = "auto_close"
 
 
 @dataclass(frozen=True)
@@ -174,8 +165,8 @@ def period_windows(
     return tuple(windows)
 
 
-def report_queries(dialect: str, windows: Sequence[Window], region: str | None = None) -> Queries:
-    """The report's SQL statements, by name, for a database of ``dialect``.
+def report_queries(windows: Sequence[Window], region: str | None = None) -> Queries:
+    """The report's SQL statements, by name (the same on both backends).
 
     ``received`` gives (skpd, received, followed_up, returned); ``spans`` one row per
     answered complaint received in the period: (skpd, region, dispatched_at,
@@ -202,7 +193,7 @@ def report_queries(dialect: str, windows: Sequence[Window], region: str | None =
             _in_period(escalated.c.occurred_at, escalated.c.region, windows),
         )
         .group_by(escalated.c.skpd),
-        settled=_settled_query(dialect, windows),
+        settled=_settled_query(windows),
         open_breaches=select(clocks.c.skpd, func.count())
         .where(*breach_conditions)
         .group_by(clocks.c.skpd),
@@ -220,7 +211,7 @@ def fetch_report_facts(
     ``windows`` is the period (:func:`period_windows`); ``region`` restricts the open
     breaches (a "now" figure, outside any period) to one region.
     """
-    queries = report_queries(conn.dialect.name, windows, region)
+    queries = report_queries(windows, region)
     counts: defaultdict[str, dict[str, int]] = defaultdict(dict)
     for skpd, received, followed, returned in conn.execute(queries.received):
         counts[skpd].update(received=received, followed_up=followed, returned=int(returned))
@@ -291,45 +282,15 @@ def _spans_query(windows: Sequence[Window]) -> Select[Any]:
     )
 
 
-def _settled_query(dialect: str, windows: Sequence[Window]) -> Select[Any]:
-    """Per SKPD: complaints whose latest resolution is in the period and still stands."""
-    s = events_table.alias("s")
-    later = events_table.alias("later")
-    latest_seq = (
-        select(func.max(later.c.seq))
-        .where(later.c.complaint_id == s.c.complaint_id, later.c.type == RESOLVED)
-        .scalar_subquery()
-    )
-    role, actor_id = _actor(dialect, s, "role"), _actor(dialect, s, "id")
-    by_system = and_(role == AUTO_CLOSE_ROLE, actor_id == AUTO_CLOSE_ID)
-    # The actor decides; parsing every body's JSON costs, so only the resolutions caused
-    # by an auto-close timer (command id "auto_close:...") are parsed at all.
-    auto = case(
-        (
-            s.c.causation_id.startswith(f"{AUTO_CLOSE_ID}:", autoescape=True),
-            case((by_system, 1), else_=0),
-        ),
-        else_=0,
-    )
-    c = complaints_table
+def _settled_query(windows: Sequence[Window]) -> Select[Any]:
+    """Per SKPD: complaints whose latest resolution is in the period and still stands.
+
+    The rows are the period's settlements (engine/settlements), read through
+    ``ix_settlements_resolved``.
+    """
+    t = settlements_table
     return (
-        select(s.c.skpd, func.count(), func.sum(auto))
-        .select_from(s.join(c, c.c.complaint_id == s.c.complaint_id))
-        .where(
-            s.c.type == RESOLVED,
-            s.c.skpd.is_not(None),
-            _in_period(s.c.occurred_at, s.c.region, windows),
-            s.c.seq == latest_seq,
-            # Still resolved: reopened since, it is not settled (yet) in any period.
-            c.c.state == s.c.state,
-        )
-        .group_by(s.c.skpd)
+        select(t.c.skpd, func.count(), func.sum(case((t.c.auto_closed, 1), else_=0)))
+        .where(t.c.skpd.is_not(None), _in_period(t.c.resolved_at, t.c.region, windows))
+        .group_by(t.c.skpd)
     )
-
-
-def _actor(dialect: str, table: FromClause, key: str) -> ColumnElement[Any]:
-    """The event body's ``actor.<key>`` as text (the body is JSON stored as text)."""
-    if dialect == "postgresql":
-        value: ColumnElement[Any] = cast(table.c.body, JSONB)["actor"][key].astext
-        return value
-    return func.json_extract(table.c.body, f"$.actor.{key}")

@@ -60,6 +60,7 @@ __all__ = [
     "outbox_table",
     "processed_commands_table",
     "progress_table",
+    "settlements_table",
     "skpd_receipts_table",
 ]
 
@@ -170,6 +171,23 @@ skpd_receipts_table = Table(
     Column("answered_at", UTCDateTime()),
     Column("returned_at", UTCDateTime()),
     Index("ix_skpd_receipts_dispatched", "dispatched_at"),
+)
+
+#: One row per complaint standing resolved (engine/settlements): its latest resolution.
+#: Kept by ``Store.write`` in the batch's own transaction, so the report reads its
+#: period's settlements through ``ix_settlements_resolved`` instead of probing each
+#: resolution's history (0012_settlements).
+settlements_table = Table(
+    "settlements",
+    metadata,
+    Column("complaint_id", String(64), primary_key=True),
+    Column("skpd", String(64)),
+    Column("region", String(64)),
+    Column("state", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("resolved_at", UTCDateTime(), nullable=False),
+    Column("auto_closed", Boolean, nullable=False),
+    Index("ix_settlements_resolved", "resolved_at"),
 )
 
 clocks_table = Table(

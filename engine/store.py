@@ -54,8 +54,10 @@ from engine.schema import (
     outbox_table,
     processed_commands_table,
     progress_table,
+    settlements_table,
     skpd_receipts_table,
 )
+from engine.settlements import SettlementChanges, settlement_changes
 from workflows.model import ClockState, ComplaintState, Event
 
 __all__ = [
@@ -771,6 +773,7 @@ class Store:
                 self._stamp_checked(conn, batch.checked, batch.policy)
                 self._write_events(conn, batch.events)
                 self._write_receipts(conn, receipt_changes(batch.events))
+                self._write_settlements(conn, settlement_changes(batch.events))
                 self._write_processed(conn, batch.processed)
                 self._write_outbox(conn, batch.outbox)
                 self._write_progress(conn, batch.progress)
@@ -1152,6 +1155,38 @@ class Store:
                 "answers": [answer for _, answer in outcomes],
             },
         )
+
+    def _write_settlements(self, conn: Connection, changes: SettlementChanges) -> None:
+        """Replace the batch's settlements; drop those the batch ended (engine/settlements)."""
+        table = settlements_table
+        if changes.unsettled:
+            ids = [cid for cid, _ in changes.unsettled]
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(
+                    "DELETE FROM settlements AS s USING unnest(%(ids)s::text[], "
+                    "%(states)s::text[]) AS v(complaint_id, state) "
+                    "WHERE s.complaint_id = v.complaint_id AND s.state <> v.state",
+                    {"ids": ids, "states": [state for _, state in changes.unsettled]},
+                )
+            else:
+                conn.execute(
+                    delete(table).where(
+                        table.c.complaint_id == bindparam("b_id"),
+                        table.c.state != bindparam("b_state"),
+                    ),
+                    [{"b_id": cid, "b_state": state} for cid, state in changes.unsettled],
+                )
+        if changes.settled:
+            stmt = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["complaint_id"],
+                    set_={
+                        c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key
+                    },
+                ),
+                [s.__dict__ for s in changes.settled],
+            )
 
     def _write_processed(self, conn: Connection, processed: list[ProcessedCommand]) -> None:
         # A command rejected earlier may be re-sent and now apply: its row is replaced.

@@ -13,12 +13,9 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from alembic import command as alembic_command
-from alembic.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -26,6 +23,7 @@ from sqlalchemy import select
 from engine.receipts import DISPATCHED, FOLLOWED_UP, RETURNED, receipt_changes
 from engine.schema import skpd_receipts_table
 from engine.store import BatchWrite, Store
+from tests.engine.derived_rows import migrate_again_from, write_interleaved
 from workflows.apply import event_id_for
 from workflows.model import Actor, Event
 
@@ -223,22 +221,9 @@ def test_any_batching_of_any_history_stores_the_receipts_by_definition(
     """Histories of a few complaints, interleaved, cut into batches, each shuffled."""
     rng = random.Random(seed)
     tag = uuid.uuid4().hex[:8]
-    histories = [history(f"P-{tag}-{n}", s) for n, s in enumerate(steps)]
-    # Interleave the complaints, each one's events staying in seq order.
-    queues = [list(h) for h in histories if h]
-    stream: list[Event] = []
-    while queues:
-        queue = rng.choice(queues)
-        stream.append(queue.pop(0))
-        queues = [q for q in queues if q]
-    start = 0
-    for size in [*cuts, len(stream)]:
-        batch = stream[start : start + size]
-        rng.shuffle(batch)  # a rebuild copies a batch's events in any order
-        store.write(BatchWrite(events=batch))
-        start += size
-        if start >= len(stream):
-            break
+    stream = write_interleaved(
+        store, [history(f"P-{tag}-{n}", s) for n, s in enumerate(steps)], cuts, rng
+    )
     ids = {f"P-{tag}-{n}" for n in range(len(steps))}
     assert stored(store, ids) == expected(stream)
 
@@ -264,10 +249,5 @@ def test_the_migration_derives_the_receipts_of_a_history_stored_before_it(
     store.write(BatchWrite(events=events))
     written = stored(store, {"M-1", "M-2"})
     assert written == expected(events)
-    config = Config()
-    config.set_main_option("script_location", str(files("engine") / "migrations"))
-    with store.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        alembic_command.downgrade(config, "0010_perf")
-    store.migrate()  # what `laporflow run` does on start
+    migrate_again_from(store, "0010_perf")
     assert stored(store, {"M-1", "M-2"}) == written

@@ -84,8 +84,9 @@ def test_rebuild_into_a_fresh_database_equals_the_live_tables(live: Store, tmp_p
             "ORDER BY event_id",
             "SELECT * FROM processed_commands ORDER BY command_id",
             "SELECT * FROM partition_progress ORDER BY partition",
-            # The report's receipts are rebuilt with the events (engine/receipts).
+            # The report's receipts and settlements are rebuilt with the events.
             "SELECT * FROM skpd_receipts ORDER BY complaint_id, skpd",
+            "SELECT * FROM settlements ORDER BY complaint_id",
         ):
             assert _rows(target, query) == _rows(live, query), query
         with pytest.raises(StoreError, match="already holds complaints"):

@@ -349,7 +349,7 @@ EVENT_INDEXES = ("ix_events_type_occurred", "ix_events_complaint_type", "uq_even
 PERIOD_INDEXES = {
     "received": ("ix_skpd_receipts_dispatched", "dispatched_at"),
     "escalations": ("ix_events_type_occurred", "occurred_at"),
-    "settled": ("ix_events_type_occurred", "occurred_at"),
+    "settled": ("ix_settlements_resolved", "resolved_at"),
 }
 
 
@@ -361,7 +361,8 @@ def test_every_period_query_reaches_its_rows_through_the_period_index(
 
     Sequential scans are disabled, so the plan shows the index path the planner has for
     each table access; on a table this small it would otherwise scan. The received
-    complaints are the receipts, bounded on ``dispatched_at``; every access to
+    complaints are the receipts, bounded on ``dispatched_at``, the settled ones the
+    settlements, bounded on ``resolved_at``; every access to
     ``events`` must be either the period range on ``ix_events_type_occurred`` or a
     per-complaint probe: nothing reads the whole history.
     """
@@ -371,7 +372,7 @@ def test_every_period_query_reaches_its_rows_through_the_period_index(
     windows = period_windows(ACEH_WIB, since=april(1), until=april(30))
     with store.connect("explain") as conn:
         conn.execute(text("SET enable_seqscan = off"))
-        queries = report_queries("postgresql", windows)
+        queries = report_queries(windows)
         for name, (index, column) in PERIOD_INDEXES.items():
             sql = getattr(queries, name).compile(conn, compile_kwargs={"literal_binds": True})
             plan = "\n".join(conn.execute(text(f"EXPLAIN {sql}")).scalars())

@@ -1,0 +1,52 @@
+"""Helpers for the tests of the rows ``Store.write`` derives from events (receipts,
+settlements): whatever the cut into batches and the order within each, the rows must be
+those of the whole history, and a migration must derive the same from a stored history.
+"""
+
+from __future__ import annotations
+
+import random
+from importlib.resources import files
+
+from alembic import command as alembic_command
+from alembic.config import Config
+
+from engine.store import BatchWrite, Store
+from workflows.model import Event
+
+__all__ = ["migrate_again_from", "write_interleaved"]
+
+
+def write_interleaved(
+    store: Store, histories: list[list[Event]], cuts: list[int], rng: random.Random
+) -> list[Event]:
+    """Interleave ``histories`` (each stays in seq order), write them cut at ``cuts``.
+
+    Each batch is shuffled first: a rebuild copies a batch's events in any order. The
+    last batch takes whatever the cuts left. Returns the interleaved stream.
+    """
+    queues = [list(h) for h in histories if h]
+    stream: list[Event] = []
+    while queues:
+        queue = rng.choice(queues)
+        stream.append(queue.pop(0))
+        queues = [q for q in queues if q]
+    start = 0
+    for size in [*cuts, len(stream)]:
+        batch = stream[start : start + size]
+        rng.shuffle(batch)
+        store.write(BatchWrite(events=batch))
+        start += size
+        if start >= len(stream):
+            break
+    return stream
+
+
+def migrate_again_from(store: Store, revision: str) -> None:
+    """Downgrade ``store`` to ``revision``, then upgrade it as ``laporflow run`` does."""
+    config = Config()
+    config.set_main_option("script_location", str(files("engine") / "migrations"))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic_command.downgrade(config, revision)
+    store.migrate()
