@@ -11,9 +11,11 @@ flood of made-up codes folds into ``other`` instead of multiplying the series.
 
 from __future__ import annotations
 
+import collections
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -275,11 +277,13 @@ def record_batch(report: BatchReport, metrics: Metrics = METRICS) -> None:
         metrics.commands.labels(type=command_type, outcome=outcome).inc(n)
     for topic, n in report.skipped.items():
         metrics.records_skipped.labels(topic=topic).inc(n)
-    for source, dest in report.transitions:
-        metrics.transitions.labels(from_state=source, to_state=dest).inc()
+    # Counted per distinct pair: a labels() lookup costs more than the increment.
+    for (source, dest), n in collections.Counter(report.transitions).items():
+        metrics.transitions.labels(from_state=source, to_state=dest).inc(n)
     events = [e for e in report.events if _touches_skpd_metrics(e)]
     # New SKPD values of the whole batch are admitted at once (one store trip), in order.
     metrics.guard.admit("skpd", (event.skpd or "" for event in events))
+    durations: dict[tuple[str, str], Any] = {}  # each histogram child looked up once
     for event in events:
         skpd = event.skpd or ""
         if event.type == "complaint.sla_breached":
@@ -287,9 +291,11 @@ def record_batch(report: BatchReport, metrics: Metrics = METRICS) -> None:
         elif event.type == "complaint.escalated":
             metrics.escalations.labels(skpd=skpd, level=str(event.payload["level"])).inc()
         for stopped in event.payload.get("clocks_stopped", ()):
-            metrics.stage_duration.labels(clock=stopped["clock"], skpd=skpd).observe(
-                stopped["seconds"]
-            )
+            key = (stopped["clock"], skpd)
+            child = durations.get(key)
+            if child is None:
+                child = durations[key] = metrics.stage_duration.labels(clock=key[0], skpd=skpd)
+            child.observe(stopped["seconds"])
 
 
 def _touches_skpd_metrics(event: Event) -> bool:
