@@ -139,40 +139,6 @@ def _explain(store: Store, policy: Policy, since: date, until: date) -> None:
             print(f"\n--- {label}\n" + "\n".join(plan))
 
 
-def insert_cost(server_url: str, complaints: int, rounds: int) -> None:
-    """Time applying the same traffic with and without the report's index, alternating."""
-    import psycopg
-
-    _, records = generate(seed=7, complaints=complaints, start=date(2026, 1, 5), days=91)
-    server = make_url(server_url)
-    conninfo = server.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def run(with_index: bool) -> float:
-        url = _fresh_database(server_url)
-        store = Store(url)
-        store.migrate()
-        if not with_index:
-            with store.engine.begin() as conn:
-                conn.exec_driver_sql("DROP INDEX ix_events_complaint_type")
-        started = time.perf_counter()
-        for offset in range(0, len(records), 500):
-            chunk = records[offset : offset + 500]
-            last = chunk[-1].issued_at
-            Processor(store, policy=Policy.default(), clock=lambda last=last: last).process(
-                [_Rec("lapor.commands", 0, offset + j, r.key, r.value) for j, r in enumerate(chunk)]
-            )
-        elapsed = time.perf_counter() - started
-        store.close()
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
-        return elapsed
-
-    print(f"insert cost: {len(records)} records, {rounds} rounds")
-    for n in range(rounds):
-        without, with_ = run(False), run(True)
-        print(f"round {n}: without ix_events_complaint_type {without:.1f} s, with {with_:.1f} s")
-
-
 def main() -> None:
     """Fill (unless given a database) and time the report, new and old."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -181,18 +147,7 @@ def main() -> None:
     parser.add_argument("--complaints", type=int, default=14_000, help="per region")
     parser.add_argument("--old-commit", default="8395ee8")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument(
-        "--insert-cost",
-        type=int,
-        metavar="N",
-        help="only time applying N complaints with and without the report's index",
-    )
     args = parser.parse_args()
-    if args.insert_cost:
-        if args.server_url is None:
-            sys.exit("--insert-cost needs --server-url")
-        insert_cost(args.server_url, args.insert_cost, rounds=3)
-        return
     start, days = date(2025, 7, 1), 365
     database_url = args.database_url
     if database_url is None:

@@ -135,9 +135,6 @@ events_table = Table(
     Column("body", Text, nullable=False),
     UniqueConstraint("complaint_id", "seq", name="uq_events_complaint_seq"),
     Index("ix_events_type_occurred", "type", "occurred_at"),
-    # The report's per-complaint probes: a complaint's first dispatch to an SKPD, that
-    # SKPD's first answer or return after it, a later resolution (engine/report_query).
-    Index("ix_events_complaint_type", "complaint_id", "type", "skpd", "seq"),
 )
 
 #: Complaints per (partition, state, skpd), kept by ``Store.write`` in the batch's own

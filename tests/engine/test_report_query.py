@@ -343,8 +343,8 @@ def test_each_region_is_cut_at_its_own_midnight(empty_url: str) -> None:
 # --- query plans ---------------------------------------------------------------------
 
 
-#: The period range, and the two per-complaint probes (by type and SKPD, or by seq).
-EVENT_INDEXES = ("ix_events_type_occurred", "ix_events_complaint_type", "uq_events_complaint_seq")
+#: The only index a report query may read events through: the period range.
+EVENT_INDEXES = ("ix_events_type_occurred",)
 #: The index each query reaches its period's rows through, and the column it bounds.
 PERIOD_INDEXES = {
     "received": ("ix_skpd_receipts_dispatched", "dispatched_at"),
@@ -362,9 +362,8 @@ def test_every_period_query_reaches_its_rows_through_the_period_index(
     Sequential scans are disabled, so the plan shows the index path the planner has for
     each table access; on a table this small it would otherwise scan. The received
     complaints are the receipts, bounded on ``dispatched_at``, the settled ones the
-    settlements, bounded on ``resolved_at``; every access to
-    ``events`` must be either the period range on ``ix_events_type_occurred`` or a
-    per-complaint probe: nothing reads the whole history.
+    settlements, bounded on ``resolved_at``; every access to ``events`` must be the
+    period range on ``ix_events_type_occurred``: nothing reads the whole history.
     """
     store = Store(pg_database_url)
     store.migrate()
@@ -390,11 +389,17 @@ def test_every_period_query_reaches_its_rows_through_the_period_index(
     store.close()
 
 
-def test_the_schema_has_the_report_index(empty_url: str) -> None:
-    """Migration 0004_report creates the per-complaint probe index on both backends."""
+def test_the_schema_has_the_report_indexes_and_no_probe_index(empty_url: str) -> None:
+    """The period indexes exist on both backends; the per-complaint probe index, which
+    every event paid for, is gone (0013) since receipts and settlements replaced it."""
     store = Store(empty_url)
     store.migrate()
-    indexes = {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("events")}
-    assert indexes["ix_events_complaint_type"] == ["complaint_id", "type", "skpd", "seq"]
-    assert indexes["ix_events_type_occurred"] == ["type", "occurred_at"]
+
+    def indexes(table: str) -> dict[str, list[str | None]]:
+        return {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes(table)}
+
+    assert "ix_events_complaint_type" not in indexes("events")
+    assert indexes("events")["ix_events_type_occurred"] == ["type", "occurred_at"]
+    assert indexes("skpd_receipts")["ix_skpd_receipts_dispatched"] == ["dispatched_at"]
+    assert indexes("settlements")["ix_settlements_resolved"] == ["resolved_at"]
     store.close()
