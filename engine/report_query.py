@@ -215,8 +215,7 @@ def fetch_report_facts(
     counts: defaultdict[str, dict[str, int]] = defaultdict(dict)
     for skpd, received, followed, returned in conn.execute(queries.received):
         counts[skpd].update(received=received, followed_up=followed, returned=int(returned))
-    # fetchall: iterating the result would fetch row by row (80,000 rows: 0.4 s).
-    spans = [FollowUpSpan(*row) for row in conn.execute(queries.spans).all()]
+    spans = [FollowUpSpan(*row) for row in _fetch_all(conn, queries.spans)]
     for skpd, n in conn.execute(queries.escalations):
         counts[skpd]["escalations"] = n
     for skpd, settled, auto_closed in conn.execute(queries.settled):
@@ -227,6 +226,22 @@ def fetch_report_facts(
         counts=tuple(SkpdCounts(skpd, **values) for skpd, values in sorted(counts.items())),
         spans=tuple(spans),
     )
+
+
+def _fetch_all(conn: Connection, statement: Select[Any]) -> Sequence[Sequence[Any]]:
+    """Every row of ``statement`` at once (iterating would fetch them one by one).
+
+    On PostgreSQL, as the driver gives them: the session runs in UTC, so its timestamps
+    are already the aware UTC datetimes ``UTCDateTime`` returns, and SQLAlchemy's row
+    processing was half the cost of reading a month's spans (18,400 rows: 62-130 against
+    51-57 ms). SQLite's timestamps are text until SQLAlchemy converts them.
+    """
+    result = conn.execute(statement)
+    if conn.dialect.name != "postgresql":
+        return result.all()
+    with result:
+        rows: Sequence[Sequence[Any]] = result.cursor.fetchall()
+    return rows
 
 
 def _in_period(
