@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from workflows.model import Event
+from workflows.timers import AUTO_CLOSE_ACTOR, AUTO_CLOSE_CAUSE
 
 __all__ = [
-    "AUTO_CLOSE_ID",
-    "AUTO_CLOSE_ROLE",
     "RESOLVED",
     "Settlement",
     "SettlementChanges",
@@ -37,10 +36,6 @@ __all__ = [
 ]
 
 RESOLVED = "complaint.resolved"
-#: The resolver the engine names when a complainant stays silent (CONTRACT §4), and the
-#: prefix of the command id its auto-close timer gives that resolution.
-AUTO_CLOSE_ROLE = "system"
-AUTO_CLOSE_ID = "auto_close"
 
 
 @dataclass(frozen=True)
@@ -69,12 +64,8 @@ class SettlementChanges:
 
 
 def is_auto_close(event: Event) -> bool:
-    """Whether ``event`` is a resolution by the auto-close timer."""
-    return (
-        event.causation_id.startswith(f"{AUTO_CLOSE_ID}:")
-        and event.actor.role == AUTO_CLOSE_ROLE
-        and event.actor.id == AUTO_CLOSE_ID
-    )
+    """Whether ``event`` is a resolution by the auto-close timer (CONTRACT §4)."""
+    return event.causation_id.startswith(AUTO_CLOSE_CAUSE) and event.actor == AUTO_CLOSE_ACTOR
 
 
 def settlement_changes(events: Iterable[Event]) -> SettlementChanges:

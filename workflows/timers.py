@@ -28,6 +28,7 @@ from workflows.transition import (
 
 __all__ = [
     "AUTO_CLOSE_ACTOR",
+    "AUTO_CLOSE_CAUSE",
     "MAX_ESCALATION_LEVEL",
     "POLICY_ACTOR",
     "RESCHEDULED",
@@ -41,6 +42,8 @@ __all__ = [
 
 SLA_ACTOR = Actor(role="system", id="sla")
 AUTO_CLOSE_ACTOR = Actor(role="system", id="auto_close")
+#: The prefix of the command id an auto-close timer gives its resolution.
+AUTO_CLOSE_CAUSE = "auto_close:"
 MAX_ESCALATION_LEVEL = 3
 #: Who reschedules clocks when the policy changed.
 POLICY_ACTOR = Actor(role="system", id="policy")
@@ -178,7 +181,7 @@ def _auto_close(
         stopped = evolve(clock, stopped_at=instant)
         return _with_clock(complaint, stopped), [], None
     command = Command(
-        command_id=f"auto_close:{complaint.complaint_id}:{instant.isoformat()}",
+        command_id=f"{AUTO_CLOSE_CAUSE}{complaint.complaint_id}:{instant.isoformat()}",
         type="resolve",
         complaint_id=complaint.complaint_id,
         issued_at=instant,
