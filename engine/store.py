@@ -871,7 +871,7 @@ class Store:
         if not deltas:
             return
         table = complaint_counts_table
-        stmt = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+        stmt = self._dialect_insert(table)
         stmt = stmt.on_conflict_do_update(
             index_elements=["partition", "state", "skpd"],
             set_={"n": table.c.n + stmt.excluded.n},
@@ -944,8 +944,7 @@ class Store:
         if self._stages(rows):
             self._upsert_staged(conn, table, rows, keys)
             return
-        dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        stmt = dialect_insert(table)
+        stmt = self._dialect_insert(table)
         stmt = stmt.on_conflict_do_update(
             index_elements=list(keys),
             set_={
@@ -957,6 +956,10 @@ class Store:
             },
         )
         conn.execute(stmt, rows)
+
+    def _dialect_insert(self, table: Table) -> Any:
+        """This backend's INSERT for ``table``, which can say ``ON CONFLICT``."""
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
 
     def _insert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` (dicts with the same keys): one ``COPY`` on PostgreSQL.
@@ -1104,9 +1107,10 @@ class Store:
             return
         table = skpd_receipts_table
         if changes.receipts:
-            stmt = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
             conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=["complaint_id", "skpd"]),
+                self._dialect_insert(table).on_conflict_do_nothing(
+                    index_elements=["complaint_id", "skpd"]
+                ),
                 [r.__dict__ for r in changes.receipts],
             )
         if not (changes.answers or changes.returns):
@@ -1160,13 +1164,13 @@ class Store:
         """Replace the batch's settlements; drop those the batch ended (engine/settlements)."""
         table = settlements_table
         if changes.unsettled:
-            ids = [cid for cid, _ in changes.unsettled]
             if self.dialect == "postgresql":
+                ids, states = zip(*changes.unsettled, strict=True)
                 conn.exec_driver_sql(
                     "DELETE FROM settlements AS s USING unnest(%(ids)s::text[], "
                     "%(states)s::text[]) AS v(complaint_id, state) "
                     "WHERE s.complaint_id = v.complaint_id AND s.state <> v.state",
-                    {"ids": ids, "states": [state for _, state in changes.unsettled]},
+                    {"ids": list(ids), "states": list(states)},
                 )
             else:
                 conn.execute(
@@ -1176,17 +1180,7 @@ class Store:
                     ),
                     [{"b_id": cid, "b_state": state} for cid, state in changes.unsettled],
                 )
-        if changes.settled:
-            stmt = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["complaint_id"],
-                    set_={
-                        c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key
-                    },
-                ),
-                [s.__dict__ for s in changes.settled],
-            )
+        self._upsert(conn, table, [s.__dict__ for s in changes.settled], ("complaint_id",))
 
     def _write_processed(self, conn: Connection, processed: list[ProcessedCommand]) -> None:
         # A command rejected earlier may be re-sent and now apply: its row is replaced.
