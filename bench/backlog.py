@@ -88,19 +88,12 @@ def main() -> None:
     if args.spy:
         args.spy.mkdir(parents=True, exist_ok=True)
         for name, pid in zip(("engine", "relay"), engine._pids(), strict=False):
+            py_spy = str(Path(sys.executable).parent / "py-spy")
+            output = str(args.spy / f"{name}.txt")
+            options = ["-f", "raw", "-r", "200", "--nonblocking", "--idle"]
             spies.append(
                 subprocess.Popen(
-                    [
-                        *(
-                            str(Path(sys.executable).parent / "py-spy"),
-                            "record",
-                            "-p",
-                            str(pid),
-                            "-o",
-                            str(args.spy / f"{name}.txt"),
-                        ),
-                        *("-f", "raw", "-r", "200", "--nonblocking", "--idle"),
-                    ],
+                    [py_spy, "record", "-p", str(pid), "-o", output, *options],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )

@@ -254,7 +254,8 @@ class CommandConsumer:
         """Note where timers are left due; after a full share, rest a while (see poll_once)."""
         self._more_due = result.more_due
         if result.more_due:
-            self._rest_until = time.monotonic() + _REST_PER_SHARE * (time.monotonic() - started)
+            now = time.monotonic()
+            self._rest_until = now + _REST_PER_SHARE * (now - started)
 
     def _stored(self) -> None:
         if self.on_stored is not None:

@@ -64,12 +64,13 @@ def build_report(
         if store.dialect == "postgresql":
             # One snapshot for every query, so the spans are those of the counted rows.
             conn.execution_options(isolation_level="REPEATABLE READ")
-            # The per-row lookups make the estimated cost high, and compiling them with
-            # LLVM (JIT) cost seconds more than running them (measured: 3.7 of 6.3 s).
+            # Compiling the report's statements with LLVM (JIT) cost seconds more than
+            # running them when they probed each row's history (measured: 3.7 of 6.3 s);
+            # the scans of receipts and settlements have nothing for it to gain either.
             conn.exec_driver_sql("SET LOCAL jit = off")
-            # One row per complaint received in the period is sorted by SKPD; at 100,000
-            # a month the default 4 MB spilled it to disk (1,000,000 stored: 2,100 ->
-            # 1,711 ms, medians of 4 interleaved runs). Only for this transaction.
+            # The spans (one row per answered complaint received in the period) are
+            # sorted; a month at 1,000,000 stored needs about 9 MB for it, and the
+            # default 4 MB spills to disk. Only for this transaction.
             conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
         facts = fetch_report_facts(conn, windows, region=region)
     return aggregate(facts, policy)
