@@ -202,6 +202,10 @@ def _produce(
 
 def _consume(runtime: EngineRuntime, total: int, console: Console) -> None:
     consumer = runtime.consumer
+    # The demo publishes the outbox after the commands (runtime.relay.drain), so no relay
+    # drains it meanwhile: waiting for one before each share of due timers would never
+    # end, and timers due on complaints without a later command would stay unfired.
+    consumer.outbox_backlog = None
     with _bar(console) as bar:
         task = bar.add_task("Applying commands", total=total)
         idle_since: float | None = None
@@ -214,10 +218,14 @@ def _consume(runtime: EngineRuntime, total: int, console: Console) -> None:
                     raise BrokerError("no records arrived for 60 s; is Kafka still running?")
             else:
                 idle_since = None
-        # Caught up: the watermark moves to the demo's clock and the last timers fire.
-        for _ in range(5):
-            if consumer.poll_once() is None and runtime.store.timer_backlog(runtime.clock()) == 0:
-                break
+        # Caught up: the watermark moves to the demo's clock and the last timers fire, a
+        # share per sweep with rests between shares, until none is left due.
+        deadline = time.monotonic() + 120
+        consumer.poll_once()
+        while runtime.store.timer_backlog(runtime.clock()):
+            if time.monotonic() > deadline:
+                raise BrokerError("timers still due 120 s after the last command; see the log")
+            consumer.poll_once()
 
 
 def _bar(console: Console) -> Progress:
