@@ -507,6 +507,12 @@ def replay(
         f"Rebuilt {report.complaints} complaints from {report.events} events, {where}: "
         f"{len(report.conflicts)} history conflicts, {len(differences)} differences."
     )
+    if report.unfired:
+        console.print(
+            f"{report.unfired} timer events of {report.unfired_complaints} complaints are due "
+            "before their partition's watermark and not fired yet: the engine fires them at "
+            "its next sweep (from a rebuilt database too)."
+        )
     for line in (report.conflicts + differences)[:20]:
         console.print(escape(line), markup=False, highlight=False)
     if report.conflicts or differences:

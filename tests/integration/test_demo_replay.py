@@ -41,4 +41,5 @@ def test_the_demo_fires_every_due_timer_and_replays_without_conflict(
     assert report.complaints == 400
     assert report.conflicts == []
     assert differences == []
+    assert report.unfired == 0  # nothing left due: the demo fired every timer
     store.close()

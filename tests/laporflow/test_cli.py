@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from engine.errors import PolicyError
 from engine.store import Store
 from laporflow import cli
 from laporflow.cli import app
+from tests.engine.test_replay import stopped_in_a_flood
 from tests.engine.test_report import Cmd, apply, at, dispatched, follow_up, history
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -455,3 +457,15 @@ def test_report_liaisons_json_and_table(runner: CliRunner, admin_db: tuple[str, 
     assert "ani, budi" in result.stdout
     result = invoke(runner, url, "report", "--liaisons", "--intake")
     assert result.exit_code == 2
+
+
+# --- replay ----------------------------------------------------------------------------
+
+
+def test_replay_counts_timers_not_fired_yet_and_exits_0(runner: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'stopped.db'}"
+    stopped_in_a_flood(url).close()
+    result = invoke(runner, url, "replay")
+    assert result.exit_code == 0, result.output
+    assert "0 history conflicts, 0 differences." in result.stdout
+    assert re.search(r"\d+ timer events of \d+ complaints are due", result.stdout), result.stdout
