@@ -185,7 +185,11 @@ class Processor:
         """Run one batch; on a seq conflict, again from freshly read state."""
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                return self._process_once(records, caught_up, topic, pending, sweep)
+                # The batch's reads share one connection; the write has its own.
+                with self.store.reading():
+                    work = self._decide(records, caught_up, topic, pending, sweep)
+                self._store(work, topic)
+                return work.result
             except ConcurrencyError as exc:
                 self.metrics.concurrency_conflicts.inc()
                 log.warning("batch conflict (attempt %d): %s", attempt, exc)
@@ -193,14 +197,28 @@ class Processor:
                     raise
         raise AssertionError("unreachable")
 
-    def _process_once(
+    def _store(self, work: _Work, topic: str) -> None:
+        """Step 6 and 7: write the batch in one transaction, then count it."""
+        self.store.write(work.write)
+        record_batch(
+            BatchReport(
+                outcomes=work.result.outcomes,
+                transitions=work.transitions,
+                events=work.result.events,
+                skipped={topic: work.result.skipped} if work.result.skipped else {},
+            ),
+            self.metrics,
+        )
+
+    def _decide(
         self,
         records: Sequence[Record],
         caught_up: set[int],
         topic: str,
         pending: set[int],
         sweep: bool,
-    ) -> BatchResult:
+    ) -> _Work:
+        """Steps 1 to 5 of the module's docstring: everything but the write."""
         now = self.clock()
         partitions = {r.partition for r in records} | caught_up | pending
         progress = self.store.progress(topic, partitions)
@@ -264,17 +282,7 @@ class Processor:
             if p in progress or next_offsets[p] > 0 or watermarks[p] is not None
         )
         work.write.policy = self.policy.fingerprint  # the clocks it writes are current
-        self.store.write(work.write)
-        record_batch(
-            BatchReport(
-                outcomes=work.result.outcomes,
-                transitions=work.transitions,
-                events=work.result.events,
-                skipped={topic: work.result.skipped} if work.result.skipped else {},
-            ),
-            self.metrics,
-        )
-        return work.result
+        return work
 
     def _decode(self, record: Record, now: datetime | None) -> Command | InvalidCommandError:
         """The record's command (``issued_at`` checked against ``now`` if given), or why not."""

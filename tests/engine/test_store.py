@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -672,3 +673,26 @@ def test_a_postgresql_session_runs_in_utc_and_keeps_the_url_options(
         assert loaded is not None and loaded.created_at == T0
     finally:
         s.close()
+
+
+def test_reads_inside_reading_share_one_connection_of_their_own_thread(store: Store) -> None:
+    seen: dict[str, object] = {}
+
+    def elsewhere() -> None:
+        with store.connect("another thread") as conn:
+            seen["other"] = conn
+
+    with store.reading():
+        with store.connect("first") as first, store.connect("second") as second:
+            assert first is second
+            seen["held"] = first
+        # Nested: still the same connection.
+        with store.reading(), store.connect("third") as third:
+            assert third is first
+        worker = threading.Thread(target=elsewhere)
+        worker.start()
+        worker.join()
+        assert seen["other"] is not first
+        assert store.load(["nobody"]) == {}
+    with store.connect("after") as after:
+        assert after is not seen["held"]
