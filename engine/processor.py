@@ -265,8 +265,9 @@ class Processor:
             watermarks[partition] = now if current is None else max(current, now)
         swept = [(p, w) for p, w in sorted(watermarks.items()) if w is not None and sweep]
         share = max(1, -(-self.sweep_limit // len(swept))) if swept else 0
+        due = self.store.due(dict(swept), share) if swept else {}
         for partition, watermark in swept:
-            if self._sweep_partition(work, partition, watermark, now, share):
+            if self._sweep_partition(work, partition, watermark, now, due[partition], share):
                 work.result.more_due.add(partition)
 
         self._collect_complaints(work)
@@ -493,11 +494,18 @@ class Processor:
         return self._retrying([], parts, topic or self.topics.commands, more)
 
     def _sweep_partition(
-        self, work: _Work, partition: int, watermark: datetime, now: datetime, limit: int
+        self,
+        work: _Work,
+        partition: int,
+        watermark: datetime,
+        now: datetime,
+        due: list[ComplaintState],
+        limit: int,
     ) -> bool:
         """Fire the timers of ``partition`` due before ``watermark`` (batch state wins).
 
-        True when ``limit`` stored complaints were due: there may be more.
+        ``due`` are the stored complaints due there (:meth:`Store.due`, at most
+        ``limit``). True when ``limit`` were: there may be more.
 
         At most ``limit`` stored complaints per batch (its share of ``sweep_limit``),
         earliest first, so a flood of due timers is spread over several short
@@ -510,7 +518,6 @@ class Processor:
         watermark at that record (or the command's own time, when it applies), whenever
         the firing physically happens. No extra query per command is needed for it.
         """
-        due = self.store.due(partition, watermark, limit)
         candidates = {c.complaint_id: c for c in due}
         for complaint_id, complaint in candidates.items():
             work.loaded.setdefault(complaint_id, complaint)

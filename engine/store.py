@@ -35,6 +35,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -418,23 +419,40 @@ class Store:
                 for row in rows
             }
 
-    def due(self, partition: int, until: datetime, limit: int) -> list[ComplaintState]:
-        """Complaints of ``partition`` with a timer due before ``until``, earliest first."""
+    def due(self, until: Mapping[int, datetime], limit: int) -> dict[int, list[ComplaintState]]:
+        """Per partition, complaints with a timer due before its ``until``, earliest first.
+
+        At most ``limit`` per partition, all in one statement: a batch sweeps each of
+        its partitions, and a query each cost a round trip per partition.
+        """
         table = complaints_table
-        with self.connect("loading due timers") as conn:
-            rows = conn.execute(
-                select(table.c.data)
+        parts = []
+        for partition, instant in sorted(until.items()):
+            first = (
+                select(table.c.partition, table.c.data, table.c.next_due_at)
                 .where(
                     and_(
                         table.c.partition == partition,
                         table.c.next_due_at.is_not(None),
-                        table.c.next_due_at < until,
+                        table.c.next_due_at < instant,
                     )
                 )
                 .order_by(table.c.next_due_at)
                 .limit(limit)
+                .subquery()
             )
-            return [ComplaintState.model_validate_json(data) for (data,) in rows]
+            # Each partition's first ``limit`` in a subquery of its own: SQLite refuses
+            # ORDER BY and LIMIT on the members of a UNION.
+            parts.append(select(first.c.partition, first.c.data, first.c.next_due_at))
+        found: dict[int, list[ComplaintState]] = {p: [] for p in until}
+        if not parts:
+            return found
+        with self.connect("loading due timers") as conn:
+            rows = conn.execute(union_all(*parts)).all()
+        # In instant order within each partition, as each member of the union was.
+        for partition, data, _ in sorted(rows, key=lambda r: (r[0], r[2])):
+            found[partition].append(ComplaintState.model_validate_json(data))
+        return found
 
     def running_clocks(
         self, after: str | None, limit: int, *, stale_for: str | None = None

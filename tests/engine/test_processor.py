@@ -453,16 +453,16 @@ def test_a_sweep_at_its_limit_says_more_is_due_and_a_pending_sweep_fires_it(
 
 def test_the_sweep_limit_is_shared_among_the_swept_partitions(store: Store) -> None:
     proc = Processor(store, policy=Policy.default(), sweep_limit=4)
-    asked: list[tuple[int, int]] = []
+    asked: list[tuple[list[int], int]] = []
     original = store.due
 
-    def due(partition: int, until: datetime, limit: int) -> list[ComplaintState]:
-        asked.append((partition, limit))
-        return original(partition, until, limit)
+    def due(until: dict[int, datetime], limit: int) -> dict[int, list[ComplaintState]]:
+        asked.append((sorted(until), limit))
+        return original(until, limit)
 
     store.due = due  # type: ignore[method-assign]
     proc.sweep([0, 1, 2], topic=TOPIC)
-    assert sorted(asked) == [(0, 2), (1, 2), (2, 2)]  # 4 / 3, rounded up
+    assert asked == [([0, 1, 2], 2)]  # 4 / 3, rounded up; one query for the three
 
 
 def test_a_batch_takes_one_connection_for_its_reads_and_one_for_its_write(

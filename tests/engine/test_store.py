@@ -240,7 +240,7 @@ def test_large_batches_update_and_upsert_like_small_ones(store: Store) -> None:
     assert outcomes == {f"c-{cid}": "applied" for cid in ids[1:]} | {f"c-{ids[0]}": "duplicate"}
     assert store.count_by_state_skpd() == {("verified", ""): n}
     assert len(store.running_clocks(None, 100)) == n  # the clock rows, upserted
-    assert len(store.due(0, T0 + timedelta(days=3), 100)) == n
+    assert len(store.due({0: T0 + timedelta(days=3)}, 100)[0]) == n
 
 
 def test_progress_upsert_keeps_watermark_instant(store: Store) -> None:
@@ -260,20 +260,24 @@ def test_due_filters_by_partition_and_orders_by_instant(store: Store) -> None:
     for i, (partition, hours) in enumerate([(0, 5), (0, 1), (1, 0), (0, 30), (0, None)]):
         due = None if hours is None else base + timedelta(hours=hours)
         write_new(store, complaint(f"HSU-2026-1{i:05d}"), partition=partition, due=due)
+
+    def ids(until: dict[int, datetime], limit: int) -> dict[int, list[str]]:
+        return {p: [c.complaint_id for c in cs] for p, cs in store.due(until, limit).items()}
+
     until = base + timedelta(hours=5)
-    # Strictly before `until`: the one due exactly at `until` is not yet due.
-    assert [c.complaint_id for c in store.due(0, until, 10)] == ["HSU-2026-100001"]
     later = base + timedelta(days=3)
-    assert [c.complaint_id for c in store.due(0, later, 10)] == [
-        "HSU-2026-100001",
-        "HSU-2026-100000",
-        "HSU-2026-100003",
-    ]
-    assert [c.complaint_id for c in store.due(0, later, 2)] == [
-        "HSU-2026-100001",
-        "HSU-2026-100000",
-    ]
-    assert [c.complaint_id for c in store.due(1, later, 10)] == ["HSU-2026-100002"]
+    # Strictly before `until`: the one due exactly at `until` is not yet due.
+    assert ids({0: until}, 10) == {0: ["HSU-2026-100001"]}
+    assert ids({0: later}, 10) == {0: ["HSU-2026-100001", "HSU-2026-100000", "HSU-2026-100003"]}
+    assert ids({0: later}, 2) == {0: ["HSU-2026-100001", "HSU-2026-100000"]}
+    assert ids({1: later}, 10) == {1: ["HSU-2026-100002"]}
+    # Several partitions in one statement, each with its own instant and limit.
+    assert ids({0: later, 1: until, 2: later}, 2) == {
+        0: ["HSU-2026-100001", "HSU-2026-100000"],
+        1: ["HSU-2026-100002"],
+        2: [],
+    }
+    assert ids({}, 5) == {}
     assert store.timer_backlog(later) == 4
 
 
