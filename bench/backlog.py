@@ -16,10 +16,8 @@ the engine and the relay into ``DIR``: where the time of each thread went.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,30 +80,14 @@ def main() -> None:
     e2e.watch(bootstrap, topics[1], events, stop, "causation_id")
     engine = e2e.Engine(bootstrap, e2e.fresh_database(pg, f"bench_backlog_{tag}"), prefix, 19150)
     spies = []
-    while events.first is None:
-        engine.check()
-        time.sleep(0.01)
     if args.spy:
-        args.spy.mkdir(parents=True, exist_ok=True)
-        for name, pid in zip(("engine", "relay"), engine._pids(), strict=False):
-            py_spy = str(Path(sys.executable).parent / "py-spy")
-            output = str(args.spy / f"{name}.txt")
-            options = ["-f", "raw", "-r", "200", "--nonblocking", "--idle"]
-            spies.append(
-                subprocess.Popen(
-                    [py_spy, "record", "-p", str(pid), "-o", output, *options],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+        spies = e2e.start_spies(engine, args.spy)
     all0, idle0 = machine_ticks()
     before = {name: process_ticks(p) for name, p in _PROCESSES.items()}
     e2e.wait_for(events, len(ids), "engine", 900)
     all1, idle1 = machine_ticks()
     after = {name: process_ticks(p) for name, p in _PROCESSES.items()}
-    for spy in spies:
-        spy.send_signal(2)
-        spy.wait(60)
+    e2e.stop_spies(spies)
     engine.stop()
     stop.set()
     wall = (all1 - all0) / (len(list(Path("/sys/devices/system/cpu").glob("cpu[0-9]*"))) or 1)

@@ -905,18 +905,48 @@ def run(size: str) -> dict[str, Any]:
     log(f"report {results['report_ms_1m']} ms, gauges {results['gauge_refresh_ms_1m']} ms")
 
     # 3. The timer burst: `due` overdue complaints fire while steady commands flow.
-    prefix2 = f"burst-{tag}."
-    topics2 = [f"{prefix2}lapor.commands", f"{prefix2}lapor.events", f"{prefix2}lapor.dlq"]
-    ensure_topics(bootstrap, topics2, PARTITIONS)
-    due_ids = {f"timer:M{tag}-{k:07d}" for k in range(cfg["due"])}
+    burst, peak_burst = timer_burst(
+        bootstrap, big, f"M{tag}", cfg["due"], cfg["rate"], max(10, cfg["steady_s"] // 2)
+    )
+    results.update(burst)
+    stop.set()
+    results["rss_mb_peak"] = round(max(peak, peak_burst) / 1024, 1)
+    log(
+        f"burst {results['timer_burst_s']} s, "
+        f"p99 during {results['latency_ms_p99_during_burst']} ms"
+    )
+    return results
+
+
+def timer_burst(
+    bootstrap: str,
+    database: str,
+    label: str,
+    due: int,
+    rate: int,
+    seconds: int,
+    spy: Path | None = None,
+) -> tuple[dict[str, Any], int]:
+    """A real engine on ``database``, where :func:`seed` left ``due`` overdue complaints
+    labelled ``label``: how fast their timers fire while ``rate`` commands/s flow.
+
+    Returns the burst's measures and the engine's peak RSS (KiB). ``spy``: py-spy
+    profiles of the engine and its relay from its start to the burst's end.
+    """
+    results: dict[str, Any] = {}
+    tag = uuid.uuid4().hex[:6]
+    prefix = f"burst-{tag}."
+    topics = [f"{prefix}lapor.commands", f"{prefix}lapor.events", f"{prefix}lapor.dlq"]
+    ensure_topics(bootstrap, topics, PARTITIONS)
+    due_ids = {f"timer:{label}-{k:07d}" for k in range(due)}
     burst = Arrivals(wanted=None)
-    fired: dict[str, int] = {}
+    stop = threading.Event()
 
     def burst_watch() -> None:
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
         )
-        parts = [TopicPartition(topics2[1], p) for p in range(PARTITIONS)]
+        parts = [TopicPartition(topics[1], p) for p in range(PARTITIONS)]
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         while not stop.is_set():
@@ -927,7 +957,6 @@ def run(size: str) -> dict[str, Any]:
                     # Timer events are caused by "timer:<complaint>:<clock>:<instant>".
                     head = ":".join(cause.split(":")[:2])
                     if head in due_ids:
-                        fired[head] = fired.get(head, 0) + 1
                         burst.first = burst.first or now_t
                         burst.last = now_t
                         burst.count += 1
@@ -935,8 +964,9 @@ def run(size: str) -> dict[str, Any]:
 
     threading.Thread(target=burst_watch, daemon=True).start()
     live = Arrivals(wanted=set())
-    watch(bootstrap, topics2[1], live, stop, "causation_id")
-    engine = Engine(bootstrap, big, prefix2, 19101)
+    watch(bootstrap, topics[1], live, stop, "causation_id")
+    engine = Engine(bootstrap, database, prefix, 19101)
+    spies = start_spies(engine, spy) if spy else []
     per_complaint = 5  # warning, breach, escalation levels 1-3
     # Commands produced before the engine consumes at all measure its start-up, not the
     # burst: one probe command first; its event means the engine is consuming. Records
@@ -946,22 +976,15 @@ def run(size: str) -> dict[str, Any]:
         assert live.wanted is not None
         live.wanted.add(probe_id)
     out = producer(bootstrap)
-    out.send(topics2[0], key=f"P{tag}-0".encode(), value=probe)
+    out.send(topics[0], key=f"P{tag}-0".encode(), value=probe)
     out.flush()
     out.close()
     wait_for(live, 1, "engine start", 300)
     results["engine_ready_s"] = round(time.perf_counter() - engine.started, 2)
     sent_window: list[tuple[float, float]] = []
-    during = steady(
-        bootstrap,
-        topics2[0],
-        live,
-        f"B{tag}",
-        cfg["rate"],
-        max(10, cfg["steady_s"] // 2),
-        window=sent_window,
-    )
-    wait_for(burst, cfg["due"] * per_complaint, "timer burst", 900)
+    during = steady(bootstrap, topics[0], live, f"B{tag}", rate, seconds, window=sent_window)
+    wait_for(burst, due * per_complaint, "timer burst", 900)
+    stop_spies(spies)
     engine.check()
     assert burst.first is not None and burst.last is not None
     results["timer_burst_s"] = round(burst.last - burst.first, 2)
@@ -976,12 +999,29 @@ def run(size: str) -> dict[str, Any]:
     results["latency_ms_p99_steady_with_burst"] = round(percentile(during, 0.99), 1)
     engine.stop()
     stop.set()
-    results["rss_mb_peak"] = round(max(peak, engine.peak_kib) / 1024, 1)
-    log(
-        f"burst {results['timer_burst_s']} s, "
-        f"p99 during {results['latency_ms_p99_during_burst']} ms"
-    )
-    return results
+    return results, engine.peak_kib
+
+
+def start_spies(engine: Engine, folder: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy recording the engine and its relay child (raw stacks, idle included)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    options = ["-f", "raw", "-r", "200", "--nonblocking", "--idle"]
+    return [
+        subprocess.Popen(
+            [py_spy, "record", "-p", str(pid), "-o", str(folder / f"{name}.txt"), *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in zip(("engine", "relay"), engine._pids(), strict=False)
+    ]
+
+
+def stop_spies(spies: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the recordings; each writes its file as it ends."""
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
 
 
 def machine() -> dict[str, Any]:
