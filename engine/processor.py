@@ -198,7 +198,7 @@ class Processor:
         raise AssertionError("unreachable")
 
     def _store(self, work: _Work, topic: str) -> None:
-        """Step 6 and 7: write the batch in one transaction, then count it."""
+        """Steps 6 and 7: write the batch in one transaction, then count it."""
         self.store.write(work.write)
         record_batch(
             BatchReport(

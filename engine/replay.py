@@ -54,6 +54,7 @@ from workflows.model import Command, ComplaintState, Event
 from workflows.payloads import Complainant
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
+from workflows.timers import AUTO_CLOSE_CAUSE, TIMER_CAUSE
 
 __all__ = [
     "Rebuilt",
@@ -68,7 +69,8 @@ __all__ = [
 
 #: Keys the engine adds to a command event's payload (not part of the command).
 _DERIVED_KEYS = ("paused_from", "clocks_stopped")
-_TIMER_PREFIXES = ("timer:", "auto_close:")
+#: Causations of the events timers make: regenerated, not read (see rebuild_one).
+_TIMER_PREFIXES = (TIMER_CAUSE, AUTO_CLOSE_CAUSE)
 
 
 @dataclass

@@ -33,6 +33,7 @@ __all__ = [
     "POLICY_ACTOR",
     "RESCHEDULED",
     "SLA_ACTOR",
+    "TIMER_CAUSE",
     "clock_next_due",
     "fire_due",
     "fire_timers",
@@ -44,6 +45,8 @@ SLA_ACTOR = Actor(role="system", id="sla")
 AUTO_CLOSE_ACTOR = Actor(role="system", id="auto_close")
 #: The prefix of the command id an auto-close timer gives its resolution.
 AUTO_CLOSE_CAUSE = "auto_close:"
+#: The prefix of the causation id of a warning, breach or escalation event.
+TIMER_CAUSE = "timer:"
 MAX_ESCALATION_LEVEL = 3
 #: Who reschedules clocks when the policy changed.
 POLICY_ACTOR = Actor(role="system", id="policy")
@@ -142,7 +145,7 @@ def _fire_one(
     now: datetime,
 ) -> tuple[ComplaintState, list[Event], tuple[str, str] | None]:
     clock = complaint.clocks[name]
-    causation = f"timer:{complaint.complaint_id}:{name}:{instant.isoformat()}"
+    causation = f"{TIMER_CAUSE}{complaint.complaint_id}:{name}:{instant.isoformat()}"
     if not clock.warned:
         complaint = _with_clock(complaint, evolve(clock, warned=True))
         complaint, event = _timer_event(
