@@ -6,7 +6,10 @@ those of the whole history, and a migration must derive the same from a stored h
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Callable
 from importlib.resources import files
+from typing import TypeVar
 
 from alembic import command as alembic_command
 from alembic.config import Config
@@ -17,15 +20,26 @@ from workflows.model import Event
 __all__ = ["migrate_again_from", "write_interleaved"]
 
 
-def write_interleaved(
-    store: Store, histories: list[list[Event]], cuts: list[int], rng: random.Random
-) -> list[Event]:
-    """Interleave ``histories`` (each stays in seq order), write them cut at ``cuts``.
+_Step = TypeVar("_Step")
 
-    Each batch is shuffled first: a rebuild copies a batch's events in any order. The
-    last batch takes whatever the cuts left. Returns the interleaved stream.
+
+def write_interleaved(
+    store: Store,
+    history: Callable[[str, list[_Step]], list[Event]],
+    steps: list[list[_Step]],
+    cuts: list[int],
+    seed: int,
+) -> tuple[set[str], list[Event]]:
+    """A history per entry of ``steps``, for new complaint ids, interleaved and written.
+
+    Each history stays in seq order; the stream is cut at ``cuts`` and each batch is
+    shuffled first (a rebuild copies a batch's events in any order). The last batch
+    takes whatever the cuts left. Returns the complaint ids and the interleaved stream.
     """
-    queues = [list(h) for h in histories if h]
+    rng = random.Random(seed)
+    tag = uuid.uuid4().hex[:8]
+    ids = [f"P-{tag}-{n}" for n in range(len(steps))]
+    queues = [h for h in (history(cid, s) for cid, s in zip(ids, steps, strict=True)) if h]
     stream: list[Event] = []
     while queues:
         queue = rng.choice(queues)
@@ -39,7 +53,7 @@ def write_interleaved(
         start += size
         if start >= len(stream):
             break
-    return stream
+    return set(ids), stream
 
 
 def migrate_again_from(store: Store, revision: str) -> None:

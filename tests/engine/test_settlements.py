@@ -9,8 +9,6 @@ history stored before the table existed.
 
 from __future__ import annotations
 
-import random
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,12 +166,7 @@ def test_any_batching_of_any_history_stores_the_settlements_by_definition(
     store: Store, steps: list[list[Step]], cuts: list[int], seed: int
 ) -> None:
     """Histories of a few complaints, interleaved, cut into batches, each shuffled."""
-    rng = random.Random(seed)
-    tag = uuid.uuid4().hex[:8]
-    stream = write_interleaved(
-        store, [history(f"P-{tag}-{n}", s) for n, s in enumerate(steps)], cuts, rng
-    )
-    ids = {f"P-{tag}-{n}" for n in range(len(steps))}
+    ids, stream = write_interleaved(store, history, steps, cuts, seed)
     assert stored(store, ids) == expected(stream)
 
 
