@@ -231,5 +231,11 @@ def _reject(
 
 
 def _fingerprint(payload: Payload) -> str:
-    canonical = json.dumps(payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    canonical = _CANONICAL_JSON.encode(payload.model_dump(mode="json"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+#: ``json.dumps(..., sort_keys=True, separators=(",", ":"))``, built once: with such
+#: arguments ``dumps`` builds a new encoder on every call. Stored fingerprints depend on
+#: this exact text.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))

@@ -11,7 +11,7 @@ Breach is strict: a clock is breached when the time is *after* its deadline
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -59,8 +59,15 @@ _LEVEL_3_DAYS: Final = 5
 
 def _require_aware(name: str, value: datetime) -> None:
     """Reject naive datetimes: a local date cannot be derived from them."""
-    if value.tzinfo is None or value.utcoffset() is None:
+    tzinfo = value.tzinfo
+    if tzinfo is None or (type(tzinfo) not in _ALWAYS_AWARE and value.utcoffset() is None):
         raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+#: Time zone classes whose ``utcoffset`` is never ``None``: commands' instants and
+#: deadlines carry one of them, and the check runs several times per command, so it
+#: skips that call for them.
+_ALWAYS_AWARE: Final = frozenset({timezone, ZoneInfo})
 
 
 def _local_date(value: datetime, tz: ZoneInfo) -> date:

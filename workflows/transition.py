@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from workflows.definition import NEW, WorkflowDefinition
-from workflows.model import Actor, ClockState, Command, ComplaintState, Event, evolve, trusted
+from workflows.model import (
+    EVENT_SCHEMA_VERSION,
+    Actor,
+    ClockState,
+    Command,
+    ComplaintState,
+    Event,
+    assemble,
+    evolve,
+)
 from workflows.payloads import DispatchPayload, SubmitPayload
 from workflows.policy import Policy, lookups
 from workflows.sla import ClockName, compute_deadline, shift_for_pause, warning_instant
@@ -39,13 +47,16 @@ EVENT_NAMESPACE = uuid.UUID("6f1d7c1e-3d55-4b43-9a0b-4c6a1f0e2b7d")
 _NAMESPACE_SHA1 = hashlib.sha1(EVENT_NAMESPACE.bytes, usedforsecurity=False)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What became of one command.
 
     ``events`` holds, in order, the timer events that fell due before the command and
     then the command's own events (or its ``command.rejected``). ``complaint`` is the
     state after all of them; ``None`` only for a command on an unknown complaint.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built once per
+    command, where a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per
+    field) cost twice as much.
     """
 
     kind: Literal["applied", "rejected", "duplicate"]
@@ -55,26 +66,25 @@ class Outcome:
     detail: str | None = None
     transition: tuple[str, str] | None = None
     #: Timer-driven transitions (auto-close) as (from, to) pairs, for metrics.
-    timer_transitions: tuple[tuple[str, str], ...] = field(default=())
+    timer_transitions: tuple[tuple[str, str], ...] = ()
 
 
 def event_uuid(name: str) -> str:
     """``str(uuid.uuid5(EVENT_NAMESPACE, name))``, without building a ``UUID`` object.
 
-    The same digest and the same version and variant bits, formatted directly: the
-    ``UUID`` class costs more than the hash itself, once per event.
+    The same digest with the same version and variant bits, set on its hex text: the
+    ``UUID`` class, or an integer round trip, costs more than the hash itself, once per
+    event.
     """
     digest = _NAMESPACE_SHA1.copy()
     digest.update(name.encode())
-    value = int.from_bytes(digest.digest()[:16])
-    value = (value & _UUID_CLEAR) | _UUID5_BITS
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    h = digest.hexdigest()
+    # Hex digit 12 holds the version (5); digit 16's top two bits the RFC 4122 variant.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-# Version 5 in bits 76-79, the RFC 4122 variant in bits 62-63 (as uuid.UUID sets them).
-_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_UUID5_BITS = (5 << 76) | (0x8000 << 48)
+#: A hex digit with its top two bits set to the RFC 4122 variant (binary 10).
+_VARIANT = {f"{v:x}": f"{(v & 0x3) | 0x8:x}" for v in range(16)}
 
 
 def event_id_for(complaint_id: str, seq: int) -> str:
@@ -230,17 +240,30 @@ def start_clock(
     fraction = lookups(policy).warning_fraction
     warning_at = warning_instant(at, deadline, fraction) if escalates else deadline
     # A clock that never breaches (auto-close) has no warning to give.
-    return trusted(
+    return assemble(
         ClockState,
-        name=name,
-        started_at=at,
-        limit=limit,
-        deadline=deadline,
-        warning_at=warning_at,
-        warned=not escalates,
-        pauses=(),
-        limit_skpd=complaint.skpd,
+        {
+            "name": name,
+            "started_at": at,
+            "limit": limit,
+            "deadline": deadline,
+            "warning_at": warning_at,
+            "warned": not escalates,
+            "breached_at": None,
+            "escalation_level": 0,
+            "paused_at": None,
+            "stopped_at": None,
+            "pauses": (),
+            "limit_skpd": complaint.skpd,
+        },
+        set(_STARTED_CLOCK_FIELDS),
     )
+
+
+#: The fields :func:`start_clock` sets (the rest keep their defaults).
+_STARTED_CLOCK_FIELDS = frozenset(
+    {"name", "started_at", "limit", "deadline", "warning_at", "warned", "pauses", "limit_skpd"}
+)
 
 
 def clock_limit(name: str, complaint: ComplaintState, skpd: str | None, policy: Policy) -> int:
@@ -330,19 +353,27 @@ def build_event(
     payload: dict[str, Any],
 ) -> Event:
     """An event of ``complaint`` at its current seq (its id derives from complaint and seq)."""
-    return trusted(
+    return assemble(
         Event,
-        event_id=event_id_for(complaint.complaint_id, complaint.seq),
-        type=event_type,
-        complaint_id=complaint.complaint_id,
-        seq=complaint.seq,
-        occurred_at=occurred_at,
-        recorded_at=now,
-        state=complaint.state,
-        previous_state=previous_state,
-        region=complaint.region,
-        skpd=skpd,
-        causation_id=causation_id,
-        actor=actor,
-        payload=payload,
+        {
+            "schema_version": EVENT_SCHEMA_VERSION,
+            "event_id": event_id_for(complaint.complaint_id, complaint.seq),
+            "type": event_type,
+            "complaint_id": complaint.complaint_id,
+            "seq": complaint.seq,
+            "occurred_at": occurred_at,
+            "recorded_at": now,
+            "state": complaint.state,
+            "previous_state": previous_state,
+            "region": complaint.region,
+            "skpd": skpd,
+            "causation_id": causation_id,
+            "actor": actor,
+            "payload": payload,
+        },
+        set(_BUILT_EVENT_FIELDS),
     )
+
+
+#: The fields :func:`build_event` sets: all but ``schema_version``, left to its default.
+_BUILT_EVENT_FIELDS = frozenset(Event.model_fields) - {"schema_version"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -100,6 +100,22 @@ def test_naive_and_nonpositive_inputs_are_rejected() -> None:
         compute_deadline(datetime(2026, 3, 2, 9, 15), 3, WITA, CAL, working_days=True)
     with pytest.raises(ValueError, match="limit"):
         compute_deadline(wita(2026, 3, 2, 9, 15), 0, WITA, CAL, working_days=True)
+
+
+class _NoOffset(tzinfo):
+    """A time zone that gives no offset: a datetime carrying it is still naive."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+def test_a_tzinfo_without_an_offset_counts_as_naive() -> None:
+    # The check skips utcoffset() only for the standard library's zones.
+    naive = datetime(2026, 3, 2, 9, 15, tzinfo=_NoOffset())
+    with pytest.raises(ValueError, match="timezone-aware"):
+        compute_deadline(naive, 3, WITA, CAL, working_days=True)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        warning_instant(naive, wita(2026, 3, 5, 23, 59, 59), 0.8)
 
 
 def test_breach_is_strict() -> None:
