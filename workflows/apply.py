@@ -231,7 +231,7 @@ def _reject(
 
 
 def _fingerprint(payload: Payload) -> str:
-    canonical = _CANONICAL_JSON.encode(payload.model_dump(mode="json"))
+    canonical = _CANONICAL_JSON.encode(payload.json_data())
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

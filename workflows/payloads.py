@@ -7,7 +7,7 @@ silently dropped.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -34,6 +34,19 @@ class Payload(BaseModel):
     """Base of every command payload: strict about unknown keys, immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def json_data(
+        self, *, exclude: set[str] | None = None, exclude_none: bool = False
+    ) -> dict[str, Any]:
+        """``model_dump(mode="json", ...)``: the same call to the model's serializer.
+
+        Without ``model_dump``'s generic wrapper, two thirds of its cost on these small
+        models, paid for every event a command makes.
+        """
+        data: dict[str, Any] = self.__pydantic_serializer__.to_python(
+            self, mode="json", exclude=exclude, exclude_none=exclude_none
+        )
+        return data
 
 
 class Complainant(Payload):

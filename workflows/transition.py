@@ -213,13 +213,13 @@ def _event_payload(command: Command, complaint: ComplaintState) -> dict[str, Any
     """The command's payload as it may appear in an event: never identity, never rahasia text."""
     payload = command.payload
     if isinstance(payload, SubmitPayload):
-        data = payload.model_dump(mode="json", exclude={"complainant", "attachments"})
+        data = payload.json_data(exclude={"complainant", "attachments"})
         data["attachments"] = len(payload.attachments)
         if payload.confidential:
             for key in ("title", "body", "location"):
                 data.pop(key, None)
         return data
-    data = payload.model_dump(mode="json", exclude_none=True)
+    data = payload.json_data(exclude_none=True)
     if complaint.confidential:
         # Free text of a rahasia report may describe it; keep only structured fields.
         data = {k: v for k, v in data.items() if k not in ("note", "reason")}
