@@ -60,6 +60,7 @@ from workflows.apply import clock_next_due, decide, event_id_for
 from workflows.model import Actor, ClockState, ComplaintState, Event
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
+from workflows.timers import TIMER_CAUSE
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -971,7 +972,7 @@ def timer_burst(
     prefix = f"burst-{tag}."
     topics = [f"{prefix}lapor.commands", f"{prefix}lapor.events", f"{prefix}lapor.dlq"]
     ensure_topics(bootstrap, topics, PARTITIONS)
-    due_ids = {f"timer:{label}-{k:07d}" for k in range(due)}
+    due_ids = {f"{TIMER_CAUSE}{label}-{k:07d}" for k in range(due)}
     burst = Arrivals(wanted=None)
     stop = threading.Event()
 

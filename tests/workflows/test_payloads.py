@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.workflows.test_apply import submit_payload
 from workflows.payloads import (
-    Complainant,
     DispatchPayload,
     NotePayload,
     Payload,
@@ -14,20 +14,14 @@ from workflows.payloads import (
 )
 
 SUBMIT = SubmitPayload(
-    title="Lampu jalan padam",
-    body="Sudah seminggu, é ü 🙏",
-    category="infrastruktur",
-    classification="pengaduan",
-    channel="whatsapp",
-    region="HSU",
-    confidential=True,
-    complainant=Complainant(name="Warga", phone="0812"),
-    attachments=["a.jpg", "b.jpg"],
+    **submit_payload(
+        body="Sudah seminggu, é ü 🙏", confidential=True, attachments=["a.jpg", "b.jpg"]
+    )
 )
 
 PAYLOADS: list[Payload] = [
     SUBMIT,
-    SubmitPayload(**{**SUBMIT.model_dump(), "complainant": None, "attachments": []}),
+    SubmitPayload(**submit_payload(complainant=None, attachments=[])),
     NotePayload(),
     NotePayload(note="ok"),
     DispatchPayload(skpd="DINKES"),
