@@ -1041,14 +1041,28 @@ def start_spies(engine: Engine, folder: Path) -> list[subprocess.Popen[bytes]]:
     folder.mkdir(parents=True, exist_ok=True)
     py_spy = str(Path(sys.executable).parent / "py-spy")
     options = ["-f", "raw", "-r", "200", "--nonblocking", "--idle"]
+    # The relay child is spawned once the engine has started (after multiprocessing's
+    # resource tracker, also a child): wait for it, or the relay would go unrecorded.
+    deadline = time.monotonic() + 30
+    relay: list[int] = []
+    while not relay and time.monotonic() < deadline:
+        relay = [pid for pid in engine._pids()[1:] if b"spawn_main" in _cmdline(pid)]
+        time.sleep(0.1)
     return [
         subprocess.Popen(
             [py_spy, "record", "-p", str(pid), "-o", str(folder / f"{name}.txt"), *options],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for name, pid in zip(("engine", "relay"), engine._pids(), strict=False)
+        for name, pid in zip(("engine", "relay"), [engine.process.pid, *relay[:1]], strict=False)
     ]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def stop_spies(spies: list[subprocess.Popen[bytes]]) -> None:
