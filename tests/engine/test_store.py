@@ -189,6 +189,32 @@ def test_processed_commands_and_replacement_of_a_rejection(store: Store) -> None
     assert store.processed(["c-1"]) == {"c-1": "applied"}
 
 
+def test_a_stored_command_id_among_new_ones_replaces_its_row_and_keeps_the_batch(
+    store: Store,
+) -> None:
+    # On PostgreSQL the new rows are copied under a savepoint; the one stored id makes
+    # the copy fail, and the rows are upserted instead, in the same transaction: the
+    # batch's other writes, made before, must survive the savepoint's rollback.
+    def processed(cid: str, outcome: str, offset: int) -> ProcessedCommand:
+        return ProcessedCommand(f"c-{cid}", cid, "verify", outcome, "lapor.commands", 0, offset, T0)
+
+    store.write(BatchWrite(processed=[processed("N-7", "rejected", 1)]))
+    ids = [f"N-{i}" for i in range(30)]
+    store.write(
+        BatchWrite(
+            complaints=[ComplaintWrite(complaint(cid), None, 0, None) for cid in ids],
+            events=[event(cid, 1) for cid in ids],
+            # The same command twice in one batch: the last row is kept.
+            processed=[processed(cid, "applied", 10 + i) for i, cid in enumerate(ids)]
+            + [processed("N-3", "rejected", 99)],
+        )
+    )
+    outcomes = store.processed(f"c-{cid}" for cid in ids)
+    assert outcomes == {f"c-{cid}": "rejected" if cid == "N-3" else "applied" for cid in ids}
+    assert set(store.load(ids)) == set(ids)
+    assert [e.seq for e in store.history("N-29")] == [1]
+
+
 def test_large_batches_update_and_upsert_like_small_ones(store: Store) -> None:
     # 30 rows: past the size at which PostgreSQL stages them (COPY + one statement).
     n = 30
