@@ -803,21 +803,32 @@ def engine_collector() -> Iterator[None]:
 _CREATED: list[tuple[str, str]] = []
 
 
-def _conninfo(base_url: str) -> str:
+def conninfo(base_url: str) -> str:
+    """``base_url`` (SQLAlchemy's form) as a libpq connection string for psycopg."""
     from sqlalchemy.engine import make_url
 
     return make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def fresh_database(base_url: str, name: str) -> str:
+def fresh_database(base_url: str, name: str, template: str | None = None) -> str:
+    """A new database ``name`` (a copy of ``template`` if given), dropped at the end."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    with psycopg.connect(_conninfo(base_url), autocommit=True) as conn:
+    with psycopg.connect(conninfo(base_url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        copy_of = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{copy_of}')
     _CREATED.append((base_url, name))
     return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+def checkpoint(base_url: str) -> None:
+    """Write PostgreSQL's dirty pages out now (after a bulk load or a database copy)."""
+    import psycopg
+
+    with psycopg.connect(conninfo(base_url), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
 
 
 def drop_databases() -> None:
@@ -826,7 +837,7 @@ def drop_databases() -> None:
 
     while _CREATED:
         base_url, name = _CREATED.pop()
-        with psycopg.connect(_conninfo(base_url), autocommit=True) as conn:
+        with psycopg.connect(conninfo(base_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
