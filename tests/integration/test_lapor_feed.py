@@ -413,9 +413,19 @@ class FeedProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the feed's group and reap it; SIGKILL if it is not gone in 20 s.
+
+        A child still running when its ``Popen`` is collected makes ``Popen.__del__``
+        warn, and pytest fails whichever test is running then (seen once in CI, in the
+        test below).
+        """
         with suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        with suppress(subprocess.TimeoutExpired):
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=20)
         self._out.close()
 
