@@ -1033,9 +1033,11 @@ class Store:
         """
         if not rows:
             return
-        # One statement may not write a key twice: the last row for a key wins, as it
-        # does when rows are upserted one after another.
-        folded = list({tuple(row[k] for k in keys): row for row in rows}.values())
+        # One statement may not write a key twice. Written one after another, the last
+        # row for a key would win an upsert, and the first would be kept by an insert
+        # that keeps stored rows.
+        ordered = reversed(rows) if keep_stored else rows
+        folded = list({tuple(row[k] for k in keys): row for row in ordered}.values())
         if self.dialect == "postgresql":
             try:
                 with conn.begin_nested():
