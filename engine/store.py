@@ -1036,8 +1036,14 @@ class Store:
         # One statement may not write a key twice. Written one after another, the last
         # row for a key would win an upsert, and the first would be kept by an insert
         # that keeps stored rows.
-        ordered = reversed(rows) if keep_stored else rows
-        folded = list({tuple(row[k] for k in keys): row for row in ordered}.values())
+        by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            key = tuple(row[k] for k in keys)
+            if keep_stored:
+                by_key.setdefault(key, row)
+            else:
+                by_key[key] = row
+        folded = list(by_key.values())
         if self.dialect == "postgresql":
             try:
                 with conn.begin_nested():
