@@ -50,7 +50,9 @@ def main() -> None:
     print(
         f"burst {results['timer_burst_s']} s for {results['timer_burst_events']:,} timer "
         f"events, command p99 during it {results['latency_ms_p99_during_burst']} ms "
-        f"over {results['commands_during_burst']:,} commands"
+        f"over {results['commands_during_burst']:,} commands; the watcher read them "
+        f"{results['watcher_behind_ms_p99_during_burst']} ms (p99) after their send, the "
+        f"timer events {results['watcher_behind_ms_p99_timer_events']} ms"
     )
 
 

@@ -19,6 +19,11 @@ reads ``lapor.events`` like any other client of the contract. It measures:
   ``us_per_transition_10k`` (the same batch of commands applied in-process with 10,000
   complaints stored).
 * ``rss_mb_peak``: the engine's peak resident memory (its process and the relay child).
+* ``watcher_behind_ms_*``: how long after its send (the record's CreateTime, set by the
+  relay's producer) this script's reader read an event, p99: at the steady rate, for
+  the commands during the burst, for the timer events, and for the last timer event.
+  That is the part of each latency between the relay and the reader, instrument
+  included; the rest is the engine's.
 
 Stored complaints are seeded with PostgreSQL COPY, in rows built from the engine's own
 models exactly as ``Store.write`` writes them (see :func:`seed`). Prints a table and writes
@@ -151,16 +156,49 @@ class Arrivals:
     last: float | None = None
     count: int = 0
     at: dict[str, float] = field(default_factory=dict)
+    #: Per counted record, ms from its send (CreateTime, set by the relay's producer) to
+    #: the watcher reading it: how far behind the instrument itself reads.
+    behind_ms: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass
+class DueTimers:
+    """The timer events a burst waits for: those caused by one of ``due``'s timers."""
+
+    due: set[str]
+    arrivals: Arrivals = field(default_factory=Arrivals)
+
+    def note(self, cause: str, now: float, behind_ms: float) -> bool:
+        """Count ``cause``'s event if it is a due timer's; True for any timer's event."""
+        if not cause.startswith(TIMER_CAUSE):
+            return False
+        # Timer events are caused by "timer:<complaint>:<clock>:<instant>".
+        end = cause.find(":", len(TIMER_CAUSE))
+        if (cause if end < 0 else cause[:end]) in self.due:
+            burst = self.arrivals
+            burst.first = burst.first or now
+            burst.last = now
+            burst.count += 1
+            burst.behind_ms.append(behind_ms)
+        return True
+
+
 def watch(
-    bootstrap: str, topic: str, arrivals: Arrivals, stop: threading.Event, key_of: str
+    bootstrap: str,
+    topic: str,
+    arrivals: Arrivals,
+    stop: threading.Event,
+    key_of: str,
+    timers: DueTimers | None = None,
 ) -> threading.Thread:
     """Read ``topic`` from the start; note when each wanted id arrives.
 
     ``key_of`` names the JSON field that identifies a record: ``causation_id`` on events
-    (the command that caused it), ``command_id`` on the raw pipe's output.
+    (the command that caused it), ``command_id`` on the raw pipe's output. ``timers``:
+    count the due timers' events too, from the same reads. One reader decodes each
+    record once: a second consumer in this process would share its interpreter lock
+    and the box's two cores with the engine, and each would read later.
     """
 
     def run() -> None:
@@ -176,15 +214,20 @@ def watch(
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=200, max_records=5000)
             now = time.perf_counter()
+            wall_ms = time.time() * 1000
             for batch in polled.values():
                 for record in batch:
                     ident = json.loads(record.value).get(key_of)
+                    behind_ms = wall_ms - record.timestamp
+                    if timers is not None and timers.note(ident or "", now, behind_ms):
+                        continue
                     with arrivals.lock:
                         if arrivals.wanted is not None and ident not in arrivals.wanted:
                             continue
                         if ident in arrivals.at:
                             continue  # a repeat (at-least-once): first arrival counts
                         arrivals.at[ident] = now
+                        arrivals.behind_ms.append(behind_ms)
                         arrivals.count += 1
                         arrivals.first = arrivals.first or now
                         arrivals.last = now
@@ -912,9 +955,14 @@ def run(size: str) -> dict[str, Any]:
     results["ratio"] = round(results["engine_transitions_per_s"] / results["raw_pipe_per_s"], 3)
     log(f"engine: {results['engine_transitions_per_s']:,}/s (ratio {results['ratio']})")
 
+    with events.lock:
+        backlog_reads = len(events.behind_ms)
     latencies = steady(bootstrap, topics[0], events, f"S{tag}", cfg["rate"], cfg["steady_s"])
     results["latency_ms_p50"] = round(percentile(latencies, 0.50), 1)
     results["latency_ms_p99"] = round(percentile(latencies, 0.99), 1)
+    with events.lock:
+        behind = events.behind_ms[backlog_reads:]
+    results["watcher_behind_ms_p99"] = round(percentile(behind, 0.99), 1)
     log(
         f"steady {cfg['rate']}/s: p50 {results['latency_ms_p50']} ms, "
         f"p99 {results['latency_ms_p99']} ms"
@@ -984,32 +1032,11 @@ def timer_burst(
     topics = [f"{prefix}lapor.commands", f"{prefix}lapor.events", f"{prefix}lapor.dlq"]
     ensure_topics(bootstrap, topics, PARTITIONS)
     due_ids = {f"{TIMER_CAUSE}{label}-{k:07d}" for k in range(due)}
-    burst = Arrivals(wanted=None)
+    timers = DueTimers(due_ids)
+    burst = timers.arrivals
     stop = threading.Event()
-
-    def burst_watch() -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-        )
-        parts = [TopicPartition(topics[1], p) for p in range(PARTITIONS)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        while not stop.is_set():
-            for batch in consumer.poll(timeout_ms=200, max_records=5000).values():
-                now_t = time.perf_counter()
-                for record in batch:
-                    cause = json.loads(record.value).get("causation_id", "")
-                    # Timer events are caused by "timer:<complaint>:<clock>:<instant>".
-                    head = ":".join(cause.split(":")[:2])
-                    if head in due_ids:
-                        burst.first = burst.first or now_t
-                        burst.last = now_t
-                        burst.count += 1
-        consumer.close()
-
-    threading.Thread(target=burst_watch, daemon=True).start()
     live = Arrivals(wanted=set())
-    watch(bootstrap, topics[1], live, stop, "causation_id")
+    watch(bootstrap, topics[1], live, stop, "causation_id", timers)
     engine = Engine(bootstrap, database, prefix, 19101)
     spies = start_spies(engine, spy) if spy else []
     per_complaint = 5  # warning, breach, escalation levels 1-3
@@ -1042,6 +1069,11 @@ def timer_burst(
         round(percentile(in_burst, 0.99), 1) if in_burst else None
     )
     results["latency_ms_p99_steady_with_burst"] = round(percentile(during, 0.99), 1)
+    # The instrument's own delay (send → read by the watcher): part of both measures.
+    with live.lock:
+        results["watcher_behind_ms_p99_during_burst"] = round(percentile(live.behind_ms, 0.99), 1)
+    results["watcher_behind_ms_p99_timer_events"] = round(percentile(burst.behind_ms, 0.99), 1)
+    results["watcher_behind_ms_last_timer_event"] = round(burst.behind_ms[-1], 1)
     engine.stop()
     stop.set()
     return results, engine.peak_kib
