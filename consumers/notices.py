@@ -22,7 +22,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
 from consumers.group import next_offsets, open_group_consumer
-from engine.errors import StoreError
+from engine.errors import BrokerError, StoreError
 from engine.metrics import METRICS
 from engine.notices import NoticeStore
 from workflows.model import Event
@@ -104,22 +104,28 @@ class EventConsumer:
         self._consumer.subscribe([topic])
 
     def run(self, stop: threading.Event) -> None:
-        """Poll and store until ``stop`` is set; database outages are retried with backoff."""
+        """Poll and store until ``stop`` is set; retry database and broker outages, backing off."""
         backoff = 0.5
         while not stop.is_set():
             try:
                 self.poll_once()
                 backoff = 0.5
-            except StoreError as exc:
-                log.error("database unavailable, retrying in %.1fs: %s", backoff, exc)
+            except (StoreError, BrokerError) as exc:
+                what = "database" if isinstance(exc, StoreError) else "Kafka"
+                log.error("%s unavailable, retrying in %.1fs: %s", what, backoff, exc)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
     def poll_once(self) -> int:
         """One poll: store the notices of its events, then commit; returns records read."""
-        polled = self._consumer.poll(
-            timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records
-        )
+        try:
+            polled = self._consumer.poll(
+                timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records
+            )
+        except KafkaError as exc:
+            # kafka-python 3 can raise from its coordinator lookup while the broker is
+            # down (seen in make chaos's broker restart); the next poll reconnects.
+            raise BrokerError(f"polling {self.topic} failed: {exc}", topic=self.topic) from exc
         records = [r for tp in sorted(polled, key=lambda tp: tp.partition) for r in polled[tp]]
         if not records:
             return 0

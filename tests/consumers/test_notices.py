@@ -1,10 +1,16 @@
-"""Decoding events for the notifier, and its consumer group name."""
+"""Decoding events for the notifier, its consumer group name, and its poll loop."""
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from typing import Any
 
-from consumers.notices import decode_event, notify_group_id
+import pytest
+from kafka.errors import KafkaConnectionError
+
+from consumers.notices import EventConsumer, decode_event, notify_group_id
 
 EVENT = {
     "event_id": "e-1",
@@ -43,3 +49,34 @@ def test_the_group_is_derived_from_the_topic_prefix() -> None:
     assert notify_group_id("") == "laporflow-notify"
     assert notify_group_id("kalsel.") == "kalsel.laporflow-notify"
     assert notify_group_id("kalsel.") != notify_group_id("kaltim.")
+
+
+class _BrokerDownOnce:
+    """Answers like KafkaConsumer.poll: refused once (the broker restarting), then empty."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.polls = 0
+
+    def poll(self, timeout_ms: int = 0, max_records: int = 0) -> dict[Any, list[Any]]:
+        self.polls += 1
+        if self.polls == 1:
+            raise KafkaConnectionError("111 ECONNREFUSED")
+        self.stop.set()
+        return {}
+
+
+def test_a_broker_outage_while_polling_is_retried_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = threading.Event()
+    consumer = EventConsumer.__new__(EventConsumer)  # no broker: only the loop is tested
+    consumer.topic = "unit.lapor.events"
+    consumer.poll_timeout_ms, consumer.max_poll_records = 10, 10
+    client = _BrokerDownOnce(stop)
+    consumer._consumer = client  # type: ignore[assignment]
+    with caplog.at_level(logging.ERROR, logger="consumers.notices"):
+        consumer.run(stop)  # returns: the outage was logged, then the poll retried
+    assert client.polls == 2
+    assert "Kafka unavailable" in caplog.text
+    assert "unit.lapor.events" in caplog.text
