@@ -161,6 +161,13 @@ class Arrivals:
     behind_ms: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def arrived(self, now: float, behind_ms: float) -> None:
+        """Count one record read at ``now``, ``behind_ms`` after its send."""
+        self.count += 1
+        self.first = self.first or now
+        self.last = now
+        self.behind_ms.append(behind_ms)
+
 
 @dataclass
 class DueTimers:
@@ -176,11 +183,7 @@ class DueTimers:
         # Timer events are caused by "timer:<complaint>:<clock>:<instant>".
         end = cause.find(":", len(TIMER_CAUSE))
         if (cause if end < 0 else cause[:end]) in self.due:
-            burst = self.arrivals
-            burst.first = burst.first or now
-            burst.last = now
-            burst.count += 1
-            burst.behind_ms.append(behind_ms)
+            self.arrivals.arrived(now, behind_ms)
         return True
 
 
@@ -227,10 +230,7 @@ def watch(
                         if ident in arrivals.at:
                             continue  # a repeat (at-least-once): first arrival counts
                         arrivals.at[ident] = now
-                        arrivals.behind_ms.append(behind_ms)
-                        arrivals.count += 1
-                        arrivals.first = arrivals.first or now
-                        arrivals.last = now
+                        arrivals.arrived(now, behind_ms)
         consumer.close()
 
     thread = threading.Thread(target=run, name=f"watch-{topic}", daemon=True)
