@@ -79,6 +79,8 @@ __all__ = [
 DEFAULT_DATABASE_URL = "sqlite:///laporflow.db"
 #: pg_advisory_xact_lock key serializing label value admissions ("labels" in ASCII).
 _LABEL_LOCK_KEY = 0x6C6162656C73
+#: pg_advisory_xact_lock key serializing schema upgrades ("schema" in ASCII).
+_SCHEMA_LOCK_KEY = 0x736368656D61
 
 #: PostgreSQL advisory lock space of the outbox relays (``crc32("laporflow.outbox")``
 #: as a signed 32-bit int); the lock id within it is the partition. A relay publishes a
@@ -309,10 +311,27 @@ class Store:
         self._types.clear()  # a revision may change a column's type
         try:
             with self.engine.begin() as conn:
+                self._lock_schema(conn)
                 config.attributes["connection"] = conn
                 alembic_command.upgrade(config, "head")
         except SQLAlchemyError as exc:
             raise SchemaError(f"schema upgrade failed: {exc}", url=redact_url(self.url)) from exc
+
+    def _lock_schema(self, conn: Connection) -> None:
+        """Serialize upgrades: the engine, the notifier and the API may start together.
+
+        Each process reads the schema's revision, then creates what is missing; two at
+        once on an empty database both saw nothing and the second one's ``CREATE TABLE``
+        failed. Held to the end of the upgrade's transaction, so a waiting process reads
+        the revision its predecessor committed and has nothing left to do.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        else:
+            # pysqlite opens a transaction only before a data change, and the schema may
+            # not exist yet to change; an explicit BEGIN IMMEDIATE takes the write lock
+            # now, and the DDL that follows runs inside it.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""

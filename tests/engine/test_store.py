@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -99,6 +102,37 @@ def test_migrate_is_idempotent(store: Store) -> None:
     store.migrate()
     assert store.ping()
     assert store.outbox_pending_count() == 0
+
+
+def test_processes_migrating_one_empty_database_at_once_all_succeed(empty_url: str) -> None:
+    # `docker compose up` starts the engine, the notifier and the API together on an
+    # empty database; each runs migrate() first. Unserialized, the second CREATE TABLE
+    # collided with the first on PostgreSQL ("duplicate key ... pg_type"). Processes,
+    # not threads: Alembic's migration context is one per process.
+    start_at = time.time() + 3  # after every interpreter has imported the store
+    script = (
+        "import sys, time\n"
+        "from engine.store import Store\n"
+        "store = Store(sys.argv[1])\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "store.migrate()\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, empty_url, str(start_at)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outcomes = [(p.wait(timeout=120), p.communicate()[0]) for p in procs]
+    assert [out for code, out in outcomes if code != 0] == []
+    store = Store(empty_url)
+    try:
+        assert store.outbox_pending_count() == 0
+    finally:
+        store.close()
 
 
 def test_complaint_round_trip_keeps_every_field(store: Store) -> None:
