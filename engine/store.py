@@ -8,7 +8,9 @@ or not at all. SQLAlchemy errors are translated here, once, into :mod:`engine.er
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -77,6 +79,8 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///laporflow.db"
+#: How long a SQLite connection waits for another process's lock.
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: pg_advisory_xact_lock key serializing label value admissions ("labels" in ASCII).
 _LABEL_LOCK_KEY = 0x6C6162656C73
 #: pg_advisory_xact_lock key serializing schema upgrades ("schema" in ASCII).
@@ -255,10 +259,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     # WAL lets `laporflow status` read while the engine writes; NORMAL sync is durable
     # across process crashes, which is what the embedded demo needs.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another process holds the new file.
+
+    Processes started together on a new file each switch it. The switch needs the
+    exclusive lock, and SQLite refuses it at once, without the busy timeout's wait, to
+    a connection that reads while another one writes (its schema upgrade): waiting
+    there could deadlock. So wait here, as long as the busy timeout would.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class Store:
