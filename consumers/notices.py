@@ -25,6 +25,7 @@ from consumers.group import next_offsets, open_group_consumer
 from engine.errors import BrokerError, StoreError
 from engine.metrics import METRICS
 from engine.notices import NoticeStore
+from engine.retry import run_with_backoff
 from workflows.model import Event
 from workflows.notices import MissingContact, PlannedNotice, plan_notices
 from workflows.policy import Policy
@@ -105,16 +106,16 @@ class EventConsumer:
 
     def run(self, stop: threading.Event) -> None:
         """Poll and store until ``stop`` is set; retry database and broker outages, backing off."""
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                self.poll_once()
-                backoff = 0.5
-            except (StoreError, BrokerError) as exc:
-                what = "database" if isinstance(exc, StoreError) else "Kafka"
-                log.error("%s unavailable, retrying in %.1fs: %s", what, backoff, exc)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+        run_with_backoff(
+            self._poll_step,
+            stop,
+            retry_on=(StoreError, BrokerError),
+            what="storing notices (database or Kafka unavailable?)",
+        )
+
+    def _poll_step(self) -> float:
+        self.poll_once()
+        return 0.0  # poll_once waits for records itself
 
     def poll_once(self) -> int:
         """One poll: store the notices of its events, then commit; returns records read."""

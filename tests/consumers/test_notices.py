@@ -75,7 +75,7 @@ def test_a_broker_outage_while_polling_is_retried_not_fatal(
     consumer.poll_timeout_ms, consumer.max_poll_records = 10, 10
     client = _BrokerDownOnce(stop)
     consumer._consumer = client  # type: ignore[assignment]
-    with caplog.at_level(logging.ERROR, logger="consumers.notices"):
+    with caplog.at_level(logging.ERROR, logger="engine.retry"):
         consumer.run(stop)  # returns: the outage was logged, then the poll retried
     assert client.polls == 2
     assert "Kafka unavailable" in caplog.text
