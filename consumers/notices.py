@@ -110,7 +110,7 @@ class EventConsumer:
             self._poll_step,
             stop,
             retry_on=(StoreError, BrokerError),
-            what="storing notices (database or Kafka unavailable?)",
+            what="the notices' consumer (database or Kafka unavailable?)",
         )
 
     def _poll_step(self) -> float:
