@@ -341,7 +341,7 @@ class Store:
             raise SchemaError(f"schema upgrade failed: {exc}", url=redact_url(self.url)) from exc
 
     def _lock_schema(self, conn: Connection) -> None:
-        """Serialize upgrades: the engine, the notifier and the API may start together.
+        """Serialize upgrades: the engine, the notifier and the feed may start together.
 
         Each process reads the schema's revision, then creates what is missing; two at
         once on an empty database both saw nothing and the second one's ``CREATE TABLE``

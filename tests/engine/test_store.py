@@ -105,10 +105,12 @@ def test_migrate_is_idempotent(store: Store) -> None:
 
 
 def test_processes_migrating_one_empty_database_at_once_all_succeed(empty_url: str) -> None:
-    # `docker compose up` starts the engine, the notifier and the API together on an
+    # `docker compose up` starts the engine, the notifier and the feed together on an
     # empty database; each runs migrate() first. Unserialized, the second CREATE TABLE
-    # collided with the first on PostgreSQL ("duplicate key ... pg_type"). Processes,
-    # not threads: Alembic's migration context is one per process.
+    # collided with the first ("duplicate key ... pg_type" on PostgreSQL, "table
+    # alembic_version already exists" on SQLite), and on SQLite the switch of the new
+    # file to WAL could fail at once ("database is locked"). Processes, not threads:
+    # Alembic's migration context is one per process.
     start_at = time.time() + 3  # after every interpreter has imported the store
     script = (
         "import sys, time\n"
@@ -126,8 +128,8 @@ def test_processes_migrating_one_empty_database_at_once_all_succeed(empty_url: s
         )
         for _ in range(4)
     ]
-    outcomes = [(p.wait(timeout=120), p.communicate()[0]) for p in procs]
-    assert [out for code, out in outcomes if code != 0] == []
+    outputs = [p.communicate(timeout=120)[0] for p in procs]  # a bound on a hang
+    assert [out for p, out in zip(procs, outputs, strict=True) if p.returncode != 0] == []
     store = Store(empty_url)
     try:
         assert store.outbox_pending_count() == 0
