@@ -334,26 +334,27 @@ class Store:
         self._types.clear()  # a revision may change a column's type
         try:
             with self.engine.begin() as conn:
-                self._lock_schema(conn)
+                # The engine, the notifier and the feed may start together: each reads
+                # the schema's revision, then creates what is missing, so two at once
+                # on an empty database both saw nothing and the second CREATE TABLE
+                # failed. Serialized, a waiting process reads the revision its
+                # predecessor committed and has nothing left to do.
+                self._serialize(conn, _SCHEMA_LOCK_KEY)
                 config.attributes["connection"] = conn
                 alembic_command.upgrade(config, "head")
         except SQLAlchemyError as exc:
             raise SchemaError(f"schema upgrade failed: {exc}", url=redact_url(self.url)) from exc
 
-    def _lock_schema(self, conn: Connection) -> None:
-        """Serialize upgrades: the engine, the notifier and the feed may start together.
+    def _serialize(self, conn: Connection, key: int) -> None:
+        """Hold off every other process doing the same until ``conn``'s transaction ends.
 
-        Each process reads the schema's revision, then creates what is missing; two at
-        once on an empty database both saw nothing and the second one's ``CREATE TABLE``
-        failed. Held to the end of the upgrade's transaction, so a waiting process reads
-        the revision its predecessor committed and has nothing left to do.
+        PostgreSQL: an advisory lock on ``key``. SQLite: its write lock, taken now with
+        ``BEGIN IMMEDIATE`` (pysqlite opens a transaction only before a data change, and
+        the statements that follow, DDL included, then run inside it).
         """
         if self.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         else:
-            # pysqlite opens a transaction only before a data change, and the schema may
-            # not exist yet to change; an explicit BEGIN IMMEDIATE takes the write lock
-            # now, and the DDL that follows runs inside it.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def ping(self) -> bool:
@@ -822,7 +823,8 @@ class Store:
         table = label_values_table
         try:
             with self.engine.begin() as conn:
-                self._lock_label_values(conn)
+                # Count, then insert, with no other admitter in between.
+                self._serialize(conn, _LABEL_LOCK_KEY)
                 admitted = [
                     value
                     for (value,) in conn.execute(
@@ -841,15 +843,6 @@ class Store:
                 return admitted + fresh
         except SQLAlchemyError as exc:
             raise StoreError(f"admitting {label} label values failed: {exc}") from exc
-
-    def _lock_label_values(self, conn: Connection) -> None:
-        """Serialize admissions: count, then insert, with no other admitter in between."""
-        if self.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LABEL_LOCK_KEY})
-        else:
-            # A write statement takes SQLite's write lock for the whole transaction,
-            # even when it changes no row.
-            conn.execute(update(label_values_table).where(text("0 = 1")).values(label="x"))
 
     # --- the batch write ----------------------------------------------------------
 
