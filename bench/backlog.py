@@ -11,11 +11,18 @@ of wall time while the machine has idle CPU is waiting on something, not computi
 
 ``--spy DIR`` records py-spy profiles (raw collapsed stacks, idle samples included) of
 the engine and the relay into ``DIR``: where the time of each thread went.
+
+``--pipe`` first runs ``make bench``'s raw pipe (consume, parse, produce; its own
+process) over the same records and prints the same figures for it: with both, the CPU
+per record of the pipe and per transition of the engine's chain compare directly, and
+so does the machine's idle share under each.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import threading
 import uuid
@@ -30,6 +37,7 @@ from producers.kafka_io import ensure_topics
 
 #: What identifies each process in /proc/<pid>/cmdline.
 _PROCESSES = {
+    "pipe": "--pipe-worker",
     "engine": "laporflow run",
     "relay": "spawn_main",
     "postgresql": "postgres",
@@ -61,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--complaints", type=int, default=4000)
     parser.add_argument("--spy", type=Path, help="record py-spy profiles into this folder")
+    parser.add_argument("--pipe", action="store_true", help="run the raw pipe first, measured")
     args = parser.parse_args()
     bootstrap, pg = e2e.services()
     tag = uuid.uuid4().hex[:6]
@@ -76,27 +85,58 @@ def main() -> None:
     out.flush()
     out.close()
     stop = threading.Event()
+    if args.pipe:
+        sink = f"{prefix}pipe"
+        ensure_topics(bootstrap, [sink], e2e.PARTITIONS)
+        piped = e2e.Arrivals(wanted=set(ids))
+        e2e.watch(bootstrap, sink, piped, stop, "command_id")
+        command = ["--pipe-worker", bootstrap, topics[0], sink, str(len(ids))]
+        worker = subprocess.Popen(
+            [sys.executable, e2e.__file__, *command],
+            env={**os.environ, "PYTHONPATH": str(e2e.REPO)},
+        )
+        with Measured() as pipe:
+            e2e.wait_for(piped, len(ids), "raw pipe", 600)
+        worker.wait(60)
+        print(f"raw pipe: {e2e.rate(piped, len(ids)):,.1f} records/s over {len(ids):,} records")
+        pipe.print()
     events = e2e.Arrivals(wanted=set(ids))
     e2e.watch(bootstrap, topics[1], events, stop, "causation_id")
     engine = e2e.Engine(bootstrap, e2e.fresh_database(pg, f"bench_backlog_{tag}"), prefix, 19150)
     spies = []
     if args.spy:
         spies = e2e.start_spies(engine, args.spy)
-    all0, idle0 = machine_ticks()
-    before = {name: process_ticks(p) for name, p in _PROCESSES.items()}
-    e2e.wait_for(events, len(ids), "engine", 900)
-    all1, idle1 = machine_ticks()
-    after = {name: process_ticks(p) for name, p in _PROCESSES.items()}
+    with Measured() as chain:
+        e2e.wait_for(events, len(ids), "engine", 900)
     e2e.stop_spies(spies)
     engine.stop()
     stop.set()
-    wall = (all1 - all0) / (len(list(Path("/sys/devices/system/cpu").glob("cpu[0-9]*"))) or 1)
     print(f"engine: {e2e.rate(events, len(ids)):,.1f} transitions/s over {len(ids):,} commands")
-    print(f"machine busy: {100 * (1 - (idle1 - idle0) / (all1 - all0)):.0f}%")
-    print(
-        f"CPU ticks over {wall:.0f} ticks of wall time: "
-        + ", ".join(f"{name} {after[name] - before[name]}" for name in _PROCESSES)
-    )
+    chain.print()
+
+
+class Measured:
+    """The machine's and each process's CPU ticks over a ``with`` block."""
+
+    def __enter__(self) -> Measured:
+        self.all0, self.idle0 = machine_ticks()
+        self.before = {name: process_ticks(p) for name, p in _PROCESSES.items()}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.all1, self.idle1 = machine_ticks()
+        self.after = {name: process_ticks(p) for name, p in _PROCESSES.items()}
+
+    def print(self) -> None:
+        """How busy the machine was, and each process's ticks (those that ran)."""
+        spent = self.all1 - self.all0
+        cpus = len(list(Path("/sys/devices/system/cpu").glob("cpu[0-9]*"))) or 1
+        print(f"machine busy: {100 * (1 - (self.idle1 - self.idle0) / spent):.0f}%")
+        ticks = {name: self.after[name] - self.before[name] for name in _PROCESSES}
+        print(
+            f"CPU ticks over {spent / cpus:.0f} ticks of wall time: "
+            + ", ".join(f"{name} {n}" for name, n in ticks.items() if n)
+        )
 
 
 if __name__ == "__main__":
