@@ -441,11 +441,14 @@ class Store:
         table = processed_commands_table
         with self.connect("loading processed commands") as conn:
             for chunk in _chunks(ids, 500):
-                rows = conn.execute(
-                    select(table.c.command_id, table.c.outcome).where(
-                        self._among(table.c.command_id, chunk)
+                if self.dialect == "postgresql":
+                    rows = conn.execute(_PROBE_PROCESSED, {"ids": chunk})
+                else:
+                    rows = conn.execute(
+                        select(table.c.command_id, table.c.outcome).where(
+                            table.c.command_id.in_(chunk)
+                        )
                     )
-                )
                 outcomes.update({cid: outcome for cid, outcome in rows})
         return outcomes
 
@@ -1426,6 +1429,23 @@ def _started_here(write: ComplaintWrite, clock: ClockState) -> bool:
 def _values_of(update_row: dict[str, Any]) -> dict[str, Any]:
     """The complaint columns of an ``_UPDATE_COMPLAINT`` parameter row."""
     return {name: update_row[name] for name in _COMPLAINT_COLUMNS}
+
+
+#: Every batch asks which of its command ids were processed before, one index probe per
+#: id. Written as a LATERAL probe because ``command_id = ANY(:ids)`` leaves the choice
+#: to the planner's statistics, and those lag: a table that grows faster than autovacuum
+#: analyzes it (any fresh database under a backlog) is estimated at a fraction of its
+#: rows, so the planner scans all of it, once per batch. At 200,000 processed commands
+#: that was 15 to 20 ms a query against about 2 with the probes (docs/perf.md section 27).
+#: The ``LIMIT 1`` (the id is the key: one row at most) keeps the planner from pulling the
+#: probe up into a plain join, which it could again run as one scan of the table.
+_PROBE_PROCESSED = text(
+    "SELECT p.command_id, p.outcome"
+    " FROM unnest(CAST(:ids AS varchar[])) AS wanted(id)"
+    " CROSS JOIN LATERAL ("
+    "SELECT command_id, outcome FROM processed_commands WHERE command_id = wanted.id LIMIT 1"
+    ") AS p"
+)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

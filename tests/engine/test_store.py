@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from engine.errors import ConcurrencyError
 from engine.store import (
+    _PROBE_PROCESSED,
     BatchWrite,
     ComplaintWrite,
     OutboxRecord,
@@ -223,6 +225,45 @@ def test_processed_commands_and_replacement_of_a_rejection(store: Store) -> None
     assert store.processed(["c-1", "c-2"]) == {"c-1": "rejected"}
     store.write(BatchWrite(processed=[processed("applied", 11)]))
     assert store.processed(["c-1"]) == {"c-1": "applied"}
+
+
+@pytest.mark.integration
+def test_the_processed_ids_are_probed_by_key_even_before_the_table_is_analyzed(
+    pg_database_url: str,
+) -> None:
+    """A batch's processed-id lookup reads the key index, not the whole table.
+
+    A fresh database fills faster than autovacuum analyzes it; with no statistics the
+    planner scanned the whole of ``processed_commands`` for ``command_id = ANY(...)``,
+    once per batch. 50,000 rows, never analyzed (autovacuum off for the table), 500 ids:
+    the plan must probe the primary key and never scan.
+    """
+    store = Store(pg_database_url)
+    store.migrate()
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE processed_commands SET (autovacuum_enabled = off)"))
+        conn.execute(
+            text(
+                "INSERT INTO processed_commands (command_id, complaint_id, command_type,"
+                ' outcome, topic, partition, "offset", processed_at)'
+                " SELECT 'c-' || g, 'HSU-' || g, 'verify', 'applied', 'lapor.commands', 0, g,"
+                " now() FROM generate_series(1, 50000) AS g"
+            )
+        )
+    ids = [f"c-{n}" for n in range(49_800, 50_300)]  # 201 stored, 299 not
+    with store.connect("explain") as conn:
+        never = conn.execute(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'processed_commands'")
+        ).scalar_one()
+        plan = "\n".join(
+            conn.execute(text(f"EXPLAIN {_PROBE_PROCESSED.text}"), {"ids": ids}).scalars()
+        )
+    assert never < 0, "the table must not have been analyzed for this test to mean anything"
+    assert "Seq Scan on processed_commands" not in plan, plan
+    assert "Index Scan using processed_commands_pkey" in plan, plan
+    outcomes = store.processed(ids)
+    assert outcomes == {f"c-{n}": "applied" for n in range(49_800, 50_001)}
+    store.close()
 
 
 def test_a_stored_command_id_among_new_ones_replaces_its_row_and_keeps_the_batch(
