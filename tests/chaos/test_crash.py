@@ -82,6 +82,7 @@ def test_repeated_sigkill_loses_nothing_and_doubles_nothing(
         db = Db(live_url)
         engines: list[EngineProcess] = []
         landed: list[dict[str, int]] = []
+        rate: float | None = None  # commands/s, as last measured between two commits
         try:
             for life in range(kills):
                 engine = EngineProcess.start(env, tmp_path / f"engine-{life:02d}.log")
@@ -91,11 +92,20 @@ def test_repeated_sigkill_loses_nothing_and_doubles_nothing(
                 # A random share of what is left for the lives still to come.
                 target = before + int(remaining * rng.uniform(0.15, 1.2) / (kills - life + 1))
                 deadline = time.monotonic() + 120
-                while db.scalar(PROCESSED) < max(target, before + 1):
+                first: tuple[float, int] | None = None  # this life's first commit seen
+                while (done := db.scalar(PROCESSED)) < max(target, before + 1):
+                    if first is None and done > before:
+                        first = (time.monotonic(), done)
                     engine.assert_running()
                     assert time.monotonic() < deadline, engine.tail()
                     time.sleep(0.02)
-                time.sleep(rng.uniform(0.0, 0.25))  # mid-batch, mid-publish
+                if first is not None and done > first[1]:
+                    rate = (done - first[1]) / max(time.monotonic() - first[0], 1e-3)
+                # Mid-batch, mid-publish: a random point of up to a quarter of a second,
+                # and of no more than one batch's work at the rate measured, so a fast
+                # engine does not finish the run during the waits (each wait used to
+                # cover about six batches at 7,000 commands/s).
+                time.sleep(rng.uniform(0.0, 0.25) * _wait_scale(rate))
                 state = {
                     "processed": db.scalar(PROCESSED),
                     "unpublished": db.scalar(UNPUBLISHED),
@@ -155,6 +165,17 @@ def test_repeated_sigkill_loses_nothing_and_doubles_nothing(
             total_s=round(time.monotonic() - started, 1),
         )
         print(f"\nCHAOS crash figures: {figures}")
+
+
+#: The engine's batch in these runs (``engine_env``'s ``LAPORFLOW_MAX_POLL_RECORDS``).
+_BATCH = 300
+
+
+def _wait_scale(rate: float | None) -> float:
+    """The share of the 0.25 s wait that stays within one batch's work at ``rate``."""
+    if rate is None or rate <= 0:
+        return 1.0
+    return min(1.0, _BATCH / rate / 0.25)
 
 
 def _rewind(client: object, group: str, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
