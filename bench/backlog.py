@@ -21,8 +21,6 @@ so does the machine's idle share under each.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import threading
 import uuid
@@ -90,11 +88,7 @@ def main() -> None:
         ensure_topics(bootstrap, [sink], e2e.PARTITIONS)
         piped = e2e.Arrivals(wanted=set(ids))
         e2e.watch(bootstrap, sink, piped, stop, "command_id")
-        command = ["--pipe-worker", bootstrap, topics[0], sink, str(len(ids))]
-        worker = subprocess.Popen(
-            [sys.executable, e2e.__file__, *command],
-            env={**os.environ, "PYTHONPATH": str(e2e.REPO)},
-        )
+        worker = e2e.start_pipe_worker(bootstrap, topics[0], sink, len(ids))
         with Measured() as pipe:
             e2e.wait_for(piped, len(ids), "raw pipe", 600)
         worker.wait(60)

@@ -285,6 +285,14 @@ def pipe_worker(bootstrap: str, source: str, sink: str, n: int) -> None:
     consumer.close()
 
 
+def start_pipe_worker(bootstrap: str, source: str, sink: str, n: int) -> subprocess.Popen[bytes]:
+    """:func:`pipe_worker` as a process of its own, piping ``n`` records ``source`` → ``sink``."""
+    return subprocess.Popen(
+        [sys.executable, __file__, "--pipe-worker", bootstrap, source, sink, str(n)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
 # --- the engine process ---------------------------------------------------------------
 
 
@@ -936,10 +944,7 @@ def run(size: str) -> dict[str, Any]:
     stop = threading.Event()
     piped = Arrivals(wanted=set(ids))
     watch(bootstrap, pipe_topic, piped, stop, "command_id")
-    worker = subprocess.Popen(
-        [sys.executable, __file__, "--pipe-worker", bootstrap, topics[0], pipe_topic, str(n)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    worker = start_pipe_worker(bootstrap, topics[0], pipe_topic, n)
     wait_for(piped, n, "raw pipe", 600)
     worker.wait(60)
     results["raw_pipe_per_s"] = round(rate(piped, n), 1)

@@ -83,6 +83,7 @@ def test_repeated_sigkill_loses_nothing_and_doubles_nothing(
         engines: list[EngineProcess] = []
         landed: list[dict[str, int]] = []
         rate: float | None = None  # commands/s, as last measured between two commits
+        batch = int(env["LAPORFLOW_MAX_POLL_RECORDS"])  # the engine's records per poll
         try:
             for life in range(kills):
                 engine = EngineProcess.start(env, tmp_path / f"engine-{life:02d}.log")
@@ -105,7 +106,7 @@ def test_repeated_sigkill_loses_nothing_and_doubles_nothing(
                 # and of no more than one batch's work at the rate measured, so a fast
                 # engine does not finish the run during the waits (each wait used to
                 # cover about six batches at 7,000 commands/s).
-                time.sleep(rng.uniform(0.0, 0.25) * _wait_scale(rate))
+                time.sleep(rng.uniform(0.0, 0.25) * _wait_scale(rate, batch))
                 state = {
                     "processed": db.scalar(PROCESSED),
                     "unpublished": db.scalar(UNPUBLISHED),
@@ -167,15 +168,11 @@ def test_repeated_sigkill_loses_nothing_and_doubles_nothing(
         print(f"\nCHAOS crash figures: {figures}")
 
 
-#: The engine's batch in these runs (``engine_env``'s ``LAPORFLOW_MAX_POLL_RECORDS``).
-_BATCH = 300
-
-
-def _wait_scale(rate: float | None) -> float:
-    """The share of the 0.25 s wait that stays within one batch's work at ``rate``."""
+def _wait_scale(rate: float | None, batch: int) -> float:
+    """The share of the 0.25 s wait that stays within one ``batch``'s work at ``rate``."""
     if rate is None or rate <= 0:
         return 1.0
-    return min(1.0, _BATCH / rate / 0.25)
+    return min(1.0, batch / rate / 0.25)
 
 
 def _rewind(client: object, group: str, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
