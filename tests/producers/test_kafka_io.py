@@ -6,17 +6,24 @@ test sees the exact keyword arguments kafka-python would get; nothing connects.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.partitioner.default import DefaultPartitioner
 
 import consumers.group
 import producers.kafka_io
 from engine.errors import BrokerError
 from engine.settings import Settings
 from laporflow.runtime import EngineRuntime
-from producers.kafka_io import ensure_topics, kafka_client_config, make_producer
+from producers.kafka_io import (
+    KeyedPartitioner,
+    ensure_topics,
+    kafka_client_config,
+    make_producer,
+)
 
 SECURE_ENV = {
     "LAPORFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
@@ -183,3 +190,61 @@ def test_a_topic_the_broker_never_describes_is_a_broker_error(
     monkeypatch.setattr(producers.kafka_io, "DESCRIBE_WAIT_S", 0.3)
     with pytest.raises(BrokerError, match=r"max\.message\.bytes"):
         ensure_topics("broker:9092", ["p.lapor.commands"], 1)
+
+
+class _Cluster:
+    """The three questions a partitioner asks of kafka-python's cluster metadata."""
+
+    def __init__(self, partitions: dict[str, set[int]]) -> None:
+        self._partitions = partitions
+
+    def topics(self) -> set[str]:
+        return set(self._partitions)
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        found = self._partitions.get(topic)
+        return None if found is None else set(found)
+
+    def available_partitions_for_topic(self, topic: str) -> set[int] | None:
+        return self.partitions_for_topic(topic)
+
+
+def test_the_keyed_partitioner_chooses_the_default_partitioners_partition() -> None:
+    rng = random.Random(12)
+    # Odd partition numbers too: the index is into the sorted partitions, as the default's.
+    topics = {f"t{n}": set(rng.sample(range(200), n)) for n in (1, 2, 3, 7, 12, 64)}
+    cluster = _Cluster(topics)
+    keyed, default = KeyedPartitioner(memo_size=50), DefaultPartitioner()
+    keys = [f"LAPOR-{rng.randrange(10**9):09d}".encode() for _ in range(300)]
+    keys += [b"", b"a", "Sumbawa é".encode(), bytes(range(256))]
+    # Each key twice in a row, as a complaint's events come: the second from the memo,
+    # and the whole list again once the memo has long overflowed.
+    for _ in range(2):
+        for topic in topics:
+            for key in keys:
+                for _ in range(2):
+                    assert keyed.partition(topic, key, key, b"v", b"v", cluster) == (
+                        default.partition(topic, key, key, b"v", b"v", cluster)
+                    ), (topic, key)
+    info = keyed._hash.cache_info()
+    assert info.currsize == 50 and info.hits >= 2 * len(topics) * len(keys)
+
+
+def test_the_keyed_partitioner_leaves_keyless_records_and_unknown_topics_to_the_default() -> None:
+    cluster = _Cluster({"events": {0, 1, 2}})
+    keyed = KeyedPartitioner()
+    assert {keyed.partition("events", None, None, b"v", b"v", cluster) for _ in range(50)} <= {
+        0,
+        1,
+        2,
+    }
+    with pytest.raises(ValueError, match="not found"):
+        keyed.partition("missing", b"k", b"k", b"v", b"v", cluster)
+
+
+def test_every_producer_hashes_keys_with_the_keyed_partitioner(
+    made: list[tuple[str, dict[str, Any]]],
+) -> None:
+    make_producer("127.0.0.1:1")
+    ((_, config),) = made
+    assert isinstance(config["partitioner"], KeyedPartitioner)
