@@ -630,8 +630,19 @@ class Store:
             owned = table.c.partition.in_(sorted(partitions))
             where.append(or_(owned, table.c.partition.is_(None)) if 0 in partitions else owned)
         # An event's outbox row carries no copy of it: its bytes are the stored body.
+        # Only the columns a record needs: the others (times, flags) cost the relay a
+        # conversion per row and are never read here.
         rows = conn.execute(
-            select(table, events_table.c.body)
+            select(
+                table.c.id,
+                table.c.topic,
+                table.c.key,
+                table.c.value,
+                table.c.headers,
+                table.c.event_id,
+                table.c.partition,
+                events_table.c.body,
+            )
             .outerjoin(events_table, events_table.c.event_id == table.c.event_id)
             .where(and_(*where))
             .order_by(table.c.id)
@@ -639,18 +650,15 @@ class Store:
         )
         return [
             OutboxRecord(
-                topic=row.topic,
-                key=row.key,
-                value=row.body.encode() if row.value is None and row.body else row.value,
-                headers=tuple(
-                    (name, value.encode("latin-1"))
-                    for name, value in json.loads(row.headers or "[]")
-                ),
-                event_id=row.event_id,
-                id=row.id,
-                partition=row.partition,
+                topic=topic,
+                key=key,
+                value=body.encode() if value is None and body else value,
+                headers=_headers(headers),
+                event_id=event_id,
+                id=row_id,
+                partition=partition,
             )
-            for row in rows
+            for row_id, topic, key, value, headers, event_id, partition, body in rows
         ]
 
     @contextmanager
@@ -1342,7 +1350,10 @@ class Store:
                     "topic": r.topic,
                     "key": r.key,
                     "value": r.value,
-                    "headers": json.dumps([[n, v.decode("latin-1")] for n, v in r.headers]),
+                    # NULL for an event's row: it has none, and the relay reads NULL as none.
+                    "headers": json.dumps([[n, v.decode("latin-1")] for n, v in r.headers])
+                    if r.headers
+                    else None,
                     "event_id": r.event_id,
                     "created_at": now,
                     "published": False,
@@ -1446,6 +1457,13 @@ _PROBE_PROCESSED = text(
     "SELECT command_id, outcome FROM processed_commands WHERE command_id = wanted.id LIMIT 1"
     ") AS p"
 )
+
+
+def _headers(stored: str | None) -> tuple[tuple[str, bytes], ...]:
+    """An outbox row's headers column back as Kafka headers (an event's has none)."""
+    if not stored or stored == "[]":
+        return ()
+    return tuple((name, value.encode("latin-1")) for name, value in json.loads(stored))
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
