@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 
 from consumers.group import next_offsets, open_group_consumer
 from engine.errors import BrokerError, StoreError
+from engine.gc_tuning import collector_paused
 from engine.metrics import METRICS
 from engine.processor import BatchResult, Processor
 from engine.retry import run_with_backoff
@@ -214,7 +215,7 @@ class CommandConsumer:
                 if interval_over and caught_up:
                     self._last_sweep = time.monotonic()
                 started = time.monotonic()
-                with METRICS.sweep_seconds.time():
+                with METRICS.sweep_seconds.time(), collector_paused():
                     swept = self.processor.sweep(
                         sorted(caught_up), topic=self.topic, pending=sorted(pending)
                     )
@@ -225,9 +226,10 @@ class CommandConsumer:
             return None
         started = time.monotonic()
         try:
-            result = self.processor.process(
-                records, caught_up=caught_up, pending=pending, sweep=not resting
-            )
+            with collector_paused():
+                result = self.processor.process(
+                    records, caught_up=caught_up, pending=pending, sweep=not resting
+                )
         except StoreError:
             # Nothing was written: rewind so the same records are polled again.
             for tp, batch in polled.items():

@@ -12,13 +12,20 @@ models' schemas, the policy's calendars) at every full pass. So, once start-up i
   of 700, and the older ones proportionally less often.
 
 Cycles are still collected, only in fewer, larger passes.
+
+Inside a batch, not at all (:func:`collector_paused`): a batch's objects stay alive until
+it is stored, so a pass in its middle reads them all and frees nothing. With the engine's
+thresholds a 200,000-command backlog still made 726 passes (1.2 s of the engine's 20 s of
+CPU); paused in batches, about 520 passes and 0.6 s (docs/perf.md section 28).
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["YOUNG_THRESHOLD", "tune_garbage_collector"]
+__all__ = ["YOUNG_THRESHOLD", "collector_paused", "tune_garbage_collector"]
 
 #: Container allocations (minus deallocations) between two young collections.
 YOUNG_THRESHOLD = 10_000
@@ -31,3 +38,22 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *_OLDER_THRESHOLDS)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic collection inside the block (reference counting still frees as usual).
+
+    For one batch: what it allocates lives until it is stored, so the passes its
+    allocations would trigger meanwhile read every object of it for nothing. When the
+    block ends, the next allocation triggers the pass it postponed, over what survived.
+    A collector already disabled stays disabled.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -7,6 +7,7 @@ tests/integration/. What is tested here is the decision, not the network.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from typing import Any
 
@@ -175,11 +176,13 @@ class _Processor:
     def __init__(self, clock: list[float]) -> None:
         self.clock = clock
         self.calls: list[tuple[bool, set[int]]] = []
+        self.collecting: list[bool] = []
 
     def process(self, records: Any, *, caught_up: Any, pending: Any, sweep: bool) -> Any:
         from engine.processor import BatchResult
 
         self.calls.append((sweep, set(pending)))
+        self.collecting.append(gc.isenabled())
         self.clock[0] += 0.2  # the batch takes 200 ms
         return BatchResult(more_due={0} if sweep else set())
 
@@ -206,6 +209,8 @@ def test_shares_of_due_timers_alternate_with_rests(monkeypatch: pytest.MonkeyPat
     now[0] += 0.1
     consumer.poll_once()  # 100.51: the next share, pending partition 0
     assert processor.calls == [(True, set()), (False, set()), (True, {0})]
+    # No cyclic collection inside a batch; the collector is back between them.
+    assert processor.collecting == [False, False, False] and gc.isenabled()
 
 
 def test_no_share_of_due_timers_while_the_relay_is_behind(
