@@ -619,13 +619,18 @@ class Store:
             return self._pending(conn, limit, None if partitions is None else set(partitions))
 
     def _pending(
-        self, conn: Connection, limit: int, partitions: set[int] | None
+        self, conn: Connection, limit: int, partitions: set[int] | None, after: int = 0
     ) -> list[OutboxRecord]:
         table = outbox_table
         where: list[ColumnElement[bool]] = [
             table.c.published.is_(False),
             table.c.parked_at.is_(None),
         ]
+        if after > 0:
+            # Where the index scan starts: the entries of rows marked published stay in
+            # the partial index until VACUUM, and starting at its beginning reads them
+            # all (producers/claim_floors.py).
+            where.append(table.c.id > after)
         if partitions is not None:
             owned = table.c.partition.in_(sorted(partitions))
             where.append(or_(owned, table.c.partition.is_(None)) if 0 in partitions else owned)
@@ -662,8 +667,13 @@ class Store:
         ]
 
     @contextmanager
-    def claim_outbox(self, partitions: Iterable[int] | None, limit: int) -> Iterator[OutboxClaim]:
+    def claim_outbox(
+        self, partitions: Iterable[int] | None, limit: int, *, after: int = 0
+    ) -> Iterator[OutboxClaim]:
         """Claim up to ``limit`` pending records of ``partitions`` for publishing.
+
+        Only rows with an id above ``after`` are looked at: the caller knows none of
+        those partitions' rows at or below it is pending (producers/claim_floors.py).
 
         On PostgreSQL the claim is a transaction holding each claimed partition's
         advisory lock (partitions another relay holds are skipped this time); the
@@ -674,7 +684,7 @@ class Store:
         wanted = None if partitions is None else set(partitions)
         if self.dialect != "postgresql":
             with self.connect("reading outbox") as conn:
-                records = self._pending(conn, limit, wanted)
+                records = self._pending(conn, limit, wanted, after)
             claim = OutboxClaim(records, None if wanted is None else frozenset(wanted))
             yield claim
             self._settle(None, claim)
@@ -683,7 +693,7 @@ class Store:
             with self.engine.begin() as conn:
                 if wanted is not None and wanted:
                     wanted = self._lock_partitions(conn, wanted)
-                records = self._pending(conn, limit, wanted) if wanted != set() else []
+                records = self._pending(conn, limit, wanted, after) if wanted != set() else []
                 claim = OutboxClaim(records, None if wanted is None else frozenset(wanted))
                 yield claim
                 self._settle(conn, claim)

@@ -39,6 +39,7 @@ from engine.errors import BrokerError, StoreError
 from engine.metrics import METRICS
 from engine.retry import StopSignal, run_with_backoff
 from engine.store import OutboxClaim, OutboxRecord, Store
+from producers.claim_floors import ClaimFloors
 
 __all__ = ["OutboxRelay", "StopSignal", "WakeSignal", "unpublishable"]
 
@@ -127,6 +128,7 @@ class OutboxRelay:
         self.on_published = on_published
         self.on_parked = on_parked
         self._last_prune = float("-inf")
+        self._floors = ClaimFloors()
 
     # --- publishing ---------------------------------------------------------------
 
@@ -142,10 +144,12 @@ class OutboxRelay:
         if not self._ensure_healthy_producer():
             raise BrokerError("the Kafka producer is in a fatal state (no factory to renew it)")
         failure: BaseException | None = None
-        with self.store.claim_outbox(owned, self.batch_size) as claim:
+        after = self._floors.start(owned)
+        with self.store.claim_outbox(owned, self.batch_size, after=after) as claim:
             if not claim.records:
                 return 0
             failure = self._publish(claim)
+        self._floors.settle(claim)  # its marks are committed
         self._report(claim)
         if failure is not None and not claim.published and not claim.parked:
             raise BrokerError(f"publishing the outbox failed: {failure}") from failure

@@ -642,6 +642,16 @@ def test_claim_keeps_only_the_given_partitions_in_write_order(store: Store) -> N
         assert [r.id for r in claim.records] == ids[:2]
 
 
+def test_a_claim_looks_only_above_the_id_it_is_told_to_start_after(store: Store) -> None:
+    ids = _outbox_rows(store, [0, 1, 0, 1])
+    with store.claim_outbox({0, 1}, 10, after=ids[1]) as claim:
+        assert [r.id for r in claim.records] == ids[2:]
+    with store.claim_outbox(None, 10, after=ids[2]) as claim:
+        assert [r.id for r in claim.records] == ids[3:]
+    with store.claim_outbox({0}, 10, after=0) as claim:
+        assert [r.id for r in claim.records] == [ids[0], ids[2]]
+
+
 def test_a_claim_marks_what_it_published_and_parks_what_kafka_refused(store: Store) -> None:
     ids = _outbox_rows(store, [0, 0, 0])
     with store.claim_outbox({0}, 10) as claim:

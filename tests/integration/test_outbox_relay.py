@@ -250,6 +250,50 @@ def test_a_record_kafka_refuses_is_parked_and_the_rest_flows(
     assert {r["key"] for r in listed["parked_records"]} == {"HSU-1"}
 
 
+def test_a_row_committed_after_a_higher_id_of_another_partition_is_still_published(
+    kafka_bootstrap: str, store: Store
+) -> None:
+    # Two engines commit independently: partition 1's row takes its id first but commits
+    # after the relay has published partition 0's higher one. The claim's floors are per
+    # partition (producers/claim_floors.py), so the next claim still finds it.
+    topics = Topics(f"it-{uuid.uuid4().hex[:8]}.")
+    ensure_topics(kafka_bootstrap, topics.all(), PARTITIONS)
+    producer = make_producer(kafka_bootstrap)
+    relay = OutboxRelay(store, producer, owned=lambda: {0, 1})
+    late = store.engine.connect()
+    try:
+        from engine.schema import outbox_table
+
+        store.write(
+            BatchWrite(outbox=[OutboxRecord(topics.events, b"FIRST", b"partition 1", partition=1)])
+        )
+        assert relay.publish_pending() == 1  # partition 1 has a floor now
+        transaction = late.begin()
+        late.execute(
+            outbox_table.insert().values(
+                topic=topics.events,
+                key=b"LATE",
+                value=b"partition 1, committed last",
+                created_at=datetime.now(UTC),
+                published=False,
+                partition=1,
+            )
+        )
+        store.write(
+            BatchWrite(outbox=[OutboxRecord(topics.events, b"EARLY", b"partition 0", partition=0)])
+        )
+        assert relay.publish_pending() == 1  # the early row; the late one is not committed
+        transaction.commit()
+        assert relay.publish_pending() == 1
+        assert relay.publish_pending() == 0
+    finally:
+        late.close()
+        producer.close()
+    assert store.outbox_pending_count() == 0
+    values = {r.value for r in _read(kafka_bootstrap, topics.events)}
+    assert values == {b"partition 1", b"partition 0", b"partition 1, committed last"}
+
+
 def test_the_relay_loop_prunes_published_rows_after_the_retention(
     kafka_bootstrap: str, store: Store
 ) -> None:
