@@ -85,11 +85,12 @@ class KeyedPartitioner(DefaultPartitioner):  # type: ignore[misc]
     modulo the topic's partition count, indexing its sorted partitions. kafka-python
     hashes in pure Python, about 5 µs a record, a seventh of the relay's own work per
     record; every event of a complaint carries the same key, and a backlog publishes
-    them a page at a time, so the last ``memo_size`` keys' hashes are kept. Records
-    without a key go to the default unchanged.
+    them a page (at most 1,000 records) at a time, so the last ``memo_size`` keys'
+    hashes are kept: 4,096 take about 1 MB (65,536 took 14.6). Records without a key
+    go to the default unchanged.
     """
 
-    def __init__(self, memo_size: int = 65_536) -> None:
+    def __init__(self, memo_size: int = 4_096) -> None:
         self._hash = functools.lru_cache(maxsize=memo_size)(murmur2)
 
     def partition(
