@@ -6,7 +6,9 @@ publishes the rows of the partitions its engine's consumer owns now (``owned``).
 PostgreSQL it also holds each partition's advisory lock while it publishes that
 partition's page (:meth:`Store.claim_outbox`), so while a rebalance moves a partition,
 the old and the new owner never publish the same rows, and rows go out in id order,
-which is per-complaint order.
+which is per-complaint order. Each claim starts after the rows of its partitions this
+relay has already settled (:mod:`producers.claim_floors`), so its cost does not grow
+with the published rows waiting for VACUUM.
 
 At-least-once by design: if the process dies after Kafka acknowledged a record but
 before the row was marked, it is published again; consumers de-duplicate by
