@@ -446,7 +446,7 @@ class Store:
                 else:
                     rows = conn.execute(
                         select(table.c.command_id, table.c.outcome).where(
-                            table.c.command_id.in_(chunk)
+                            self._among(table.c.command_id, chunk)
                         )
                     )
                 outcomes.update({cid: outcome for cid, outcome in rows})
