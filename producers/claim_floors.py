@@ -43,9 +43,10 @@ class ClaimFloors:
 
     def start(self, partitions: Collection[int] | None) -> int:
         """The id after which the next claim of ``partitions`` may start (0: the first)."""
-        if self._clock() - self._since >= self.ttl_s:
+        now = self._clock()
+        if now - self._since >= self.ttl_s:
             self._floors.clear()
-            self._since = self._clock()
+            self._since = now
         keys: Collection[int | None] = [None] if partitions is None else partitions
         return min((self._floors.get(key, 0) for key in keys), default=0)
 
