@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.gc_tuning import collector_paused
 from engine.report_query import ReportFacts, fetch_report_facts, period_windows
 from engine.store import Store
 from workflows.policy import Policy
-from workflows.sla import working_days_elapsed
 
 __all__ = ["SkpdRow", "aggregate", "build_report"]
 
@@ -60,7 +61,10 @@ def build_report(
     ``None`` leaves that side of the period open.
     """
     windows = period_windows(policy, region=region, since=since, until=until)
-    with store.connect("building the report") as conn:
+    # A month's spans are tens of thousands of new rows, all alive until the report is
+    # built: a cyclic collection in their midst reads them all and frees nothing (a
+    # sixth of the report's time at 1,000,000 stored; docs/perf.md section 31).
+    with collector_paused(), store.connect("building the report") as conn:
         if store.dialect == "postgresql":
             # One snapshot for every query, so the spans are those of the counted rows.
             conn.execution_options(isolation_level="REPEATABLE READ")
@@ -68,12 +72,8 @@ def build_report(
             # running them when they probed each row's history (measured: 3.7 of 6.3 s);
             # the scans of receipts and settlements have nothing for it to gain either.
             conn.exec_driver_sql("SET LOCAL jit = off")
-            # The spans (one row per answered complaint received in the period) are
-            # sorted; a month at 1,000,000 stored needs about 9 MB for it, and the
-            # default 4 MB spills to disk. Only for this transaction.
-            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
         facts = fetch_report_facts(conn, windows, region=region)
-    return aggregate(facts, policy)
+        return aggregate(facts, policy)
 
 
 def aggregate(facts: ReportFacts, policy: Policy) -> list[SkpdRow]:
@@ -84,11 +84,22 @@ def aggregate(facts: ReportFacts, policy: Policy) -> list[SkpdRow]:
     """
     calendar = policy.calendar
     zones: dict[str, ZoneInfo] = {}
+    # Spans that share an SKPD and both local dates took the same working days: count
+    # them by those dates first, then count each distinct pair's working days once.
+    dates: Counter[tuple[str, date, date]] = Counter()
+    for skpd, region, dispatched_at, answered_at in facts.spans:
+        tz = zones.get(region) or zones.setdefault(region, policy.timezone(region))
+        if dispatched_at.tzinfo is None or answered_at.tzinfo is None:
+            # astimezone() would take a naive instant for the machine's local time.
+            raise ValueError(
+                f"a follow-up span of {skpd} has a naive instant "
+                f"({dispatched_at.isoformat()} to {answered_at.isoformat()})"
+            )
+        dates[(skpd, dispatched_at.astimezone(tz).date(), answered_at.astimezone(tz).date())] += 1
     days: dict[str, list[int]] = {}
-    for span in facts.spans:
-        tz = zones.get(span.region) or zones.setdefault(span.region, policy.timezone(span.region))
-        elapsed = working_days_elapsed(span.dispatched_at, span.answered_at, tz, calendar)
-        days.setdefault(span.skpd, []).append(elapsed)
+    for (skpd, dispatched_on, answered_on), n in dates.items():
+        elapsed = calendar.working_days_between(dispatched_on, answered_on)
+        days.setdefault(skpd, []).extend([elapsed] * n)
     rows = []
     for counts in sorted(facts.counts, key=lambda c: c.skpd):
         if not counts.skpd:

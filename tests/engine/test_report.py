@@ -253,6 +253,37 @@ def test_aggregate_median_and_nearest_rank_p90() -> None:
     assert (result.median_follow_up_working_days, result.p90_follow_up_working_days) == (10, 10.0)
 
 
+def test_aggregate_counts_spans_sharing_their_local_dates_once_each() -> None:
+    # Three spans with the same local dates (two SKPDs), one a day later: each span
+    # still counts once in its own SKPD's median and p90.
+    facts = ReportFacts(
+        counts=(
+            SkpdCounts("DINKES", received=3, followed_up=3),
+            SkpdCounts("PUPR", received=1, followed_up=1),
+        ),
+        spans=(
+            span("DINKES", at(6, 9), at(8, 9)),
+            span("DINKES", at(6, 11), at(8, 15)),
+            span("PUPR", at(6, 9), at(8, 9)),
+            span("DINKES", at(6, 9), at(9, 9)),
+        ),
+    )
+    rows = rows_by_skpd(aggregate(facts, Policy.default()))
+    assert rows["DINKES"].median_follow_up_working_days == 2
+    assert rows["DINKES"].p90_follow_up_working_days == 3.0
+    assert rows["PUPR"].median_follow_up_working_days == 2
+
+
+def test_aggregate_refuses_a_naive_instant() -> None:
+    naive = datetime(2026, 4, 8, 9, 0)
+    facts = ReportFacts(
+        counts=(SkpdCounts("DINKES", received=1, followed_up=1),),
+        spans=(span("DINKES", at(6, 9), naive),),
+    )
+    with pytest.raises(ValueError, match="DINKES has a naive instant"):
+        aggregate(facts, Policy.default())
+
+
 # --- build_report(): SQL and aggregation over a real history --------------------------
 
 
