@@ -64,15 +64,16 @@ def build_report(
     # A month's spans are tens of thousands of new rows, all alive until the report is
     # built: a cyclic collection in their midst reads them all and frees nothing (a
     # sixth of the report's time at 1,000,000 stored; docs/perf.md section 31).
-    with collector_paused(), store.connect("building the report") as conn:
-        if store.dialect == "postgresql":
-            # One snapshot for every query, so the spans are those of the counted rows.
-            conn.execution_options(isolation_level="REPEATABLE READ")
-            # Compiling the report's statements with LLVM (JIT) cost seconds more than
-            # running them when they probed each row's history (measured: 3.7 of 6.3 s);
-            # the scans of receipts and settlements have nothing for it to gain either.
-            conn.exec_driver_sql("SET LOCAL jit = off")
-        facts = fetch_report_facts(conn, windows, region=region)
+    with collector_paused():
+        with store.connect("building the report") as conn:
+            if store.dialect == "postgresql":
+                # One snapshot for every query, so the spans are those of the counted rows.
+                conn.execution_options(isolation_level="REPEATABLE READ")
+                # Compiling the report's statements with LLVM (JIT) cost seconds more than
+                # running them when they probed each row's history (measured: 3.7 of 6.3
+                # s); the scans of receipts and settlements have nothing for it to gain.
+                conn.exec_driver_sql("SET LOCAL jit = off")
+            facts = fetch_report_facts(conn, windows, region=region)
         return aggregate(facts, policy)
 
 
