@@ -3,7 +3,7 @@
 The outbox's partial index (``ix_outbox_unpublished``) keeps an entry for each row marked
 published until VACUUM removes it, and a claim that starts at the index's beginning reads
 every one of them. With 200,000 rows marked and not yet vacuumed, a page took 7 ms
-instead of 0.2 (docs/perf.md section 29), and it grows with the outbox, whatever the
+instead of 0.2 (docs/perf.md section 30), and it grows with the outbox, whatever the
 rate. So a claim starts after a *floor*: an id at or below which no row of the claimed
 partitions can still be pending.
 
