@@ -237,3 +237,45 @@ def test_no_share_of_due_timers_while_the_relay_is_behind(
     now[0] += 1.0
     consumer.poll_once()
     assert processor.calls == [(False, set()), (True, {0})]
+
+
+class _PollsWatched(_Records):
+    """A _Records that notes whether the cyclic collector ran during each poll."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.collecting: list[bool] = []
+
+    def poll(self, timeout_ms: int = 0, max_records: int = 0) -> dict[TopicPartition, list[Any]]:
+        self.collecting.append(gc.isenabled())
+        return super().poll(timeout_ms, max_records)
+
+
+def test_the_run_loop_pauses_the_collector_for_the_whole_poll() -> None:
+    # Paused from the poll to the offset commit, so a batch's objects are freed before
+    # the collector is back; enabled again between polls (here: in on_batch).
+    import threading
+
+    client = _PollsWatched(positions={0: 0}, highwaters={0: 10})
+    consumer = consumer_with(client)
+    processor = _Processor([0.0])
+    consumer.processor = processor  # type: ignore[assignment]
+    consumer.poll_timeout_ms, consumer.max_poll_records, consumer.sweep_interval_s = 500, 10, 1e9
+    consumer._last_sweep, consumer._last_confirmed, consumer._rest_until = 0.0, 0.0, 0.0
+    consumer._more_due, consumer._uncommitted, consumer.on_stored = set(), {}, None
+    consumer.outbox_backlog = lambda: 0
+    consumer.stats = ConsumerStats()
+    consumer._ownership = _Ownership()
+    consumer._ownership.on_partitions_assigned([TopicPartition(TOPIC, 0)])
+    stop = threading.Event()
+    between: list[bool] = []
+
+    def on_batch(stats: ConsumerStats) -> None:
+        between.append(gc.isenabled())
+        if len(between) == 2:
+            stop.set()
+
+    consumer.run(stop, on_batch=on_batch)
+    assert client.collecting == [False, False]
+    assert processor.collecting == [False, False]
+    assert between == [True, True] and gc.isenabled()
