@@ -9,12 +9,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from engine.errors import ConcurrencyError
 from engine.store import (
+    _DUE_TIMERS,
     _PROBE_PROCESSED,
     BatchWrite,
     ComplaintWrite,
@@ -227,6 +229,28 @@ def test_processed_commands_and_replacement_of_a_rejection(store: Store) -> None
     assert store.processed(["c-1"]) == {"c-1": "applied"}
 
 
+def unanalyzed_plan(url: str, table: str, fill: str, sql: str, params: dict[str, Any]) -> str:
+    """EXPLAIN of ``sql`` over ``table`` filled by ``fill``, never analyzed (as when fresh).
+
+    A fresh database fills faster than autovacuum analyzes it, and the planner then has
+    no statistics: autovacuum is turned off for the table so the plan is the one it picks
+    in that state.
+    """
+    store = Store(url)
+    store.migrate()
+    with store.engine.begin() as conn:
+        conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = off)"))
+        conn.execute(text(fill))
+    with store.connect("explain") as conn:
+        never = conn.execute(
+            text("SELECT reltuples FROM pg_class WHERE relname = :table"), {"table": table}
+        ).scalar_one()
+        plan = "\n".join(conn.execute(text(f"EXPLAIN {sql}"), params).scalars())
+    store.close()
+    assert never < 0, "the table must not have been analyzed for this test to mean anything"
+    return plan
+
+
 @pytest.mark.integration
 def test_the_processed_ids_are_probed_by_key_even_before_the_table_is_analyzed(
     pg_database_url: str,
@@ -238,27 +262,18 @@ def test_the_processed_ids_are_probed_by_key_even_before_the_table_is_analyzed(
     once per batch. 50,000 rows, never analyzed (autovacuum off for the table), 500 ids:
     the plan must probe the primary key and never scan.
     """
-    store = Store(pg_database_url)
-    store.migrate()
-    with store.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE processed_commands SET (autovacuum_enabled = off)"))
-        conn.execute(
-            text(
-                "INSERT INTO processed_commands (command_id, complaint_id, command_type,"
-                ' outcome, topic, partition, "offset", processed_at)'
-                " SELECT 'c-' || g, 'HSU-' || g, 'verify', 'applied', 'lapor.commands', 0, g,"
-                " now() FROM generate_series(1, 50000) AS g"
-            )
-        )
     ids = [f"c-{n}" for n in range(49_800, 50_300)]  # 201 stored, 299 not
-    with store.connect("explain") as conn:
-        never = conn.execute(
-            text("SELECT reltuples FROM pg_class WHERE relname = 'processed_commands'")
-        ).scalar_one()
-        plan = "\n".join(
-            conn.execute(text(f"EXPLAIN {_PROBE_PROCESSED.text}"), {"ids": ids}).scalars()
-        )
-    assert never < 0, "the table must not have been analyzed for this test to mean anything"
+    plan = unanalyzed_plan(
+        pg_database_url,
+        "processed_commands",
+        "INSERT INTO processed_commands (command_id, complaint_id, command_type,"
+        ' outcome, topic, partition, "offset", processed_at)'
+        " SELECT 'c-' || g, 'HSU-' || g, 'verify', 'applied', 'lapor.commands', 0, g,"
+        " now() FROM generate_series(1, 50000) AS g",
+        _PROBE_PROCESSED.text,
+        {"ids": ids},
+    )
+    store = Store(pg_database_url)
     assert "Seq Scan on processed_commands" not in plan, plan
     assert "Index Scan using processed_commands_pkey" in plan, plan
     outcomes = store.processed(ids)
@@ -382,6 +397,38 @@ def test_due_filters_by_partition_and_orders_by_instant(store: Store) -> None:
     }
     assert ids({}, 5) == {}
     assert store.timer_backlog(later) == 4
+
+
+def test_due_refuses_a_naive_instant(store: Store) -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        store.due({0: datetime(2026, 3, 5, 12, 0)}, 10)
+
+
+@pytest.mark.integration
+def test_the_due_timers_are_read_by_index_per_swept_partition(pg_database_url: str) -> None:
+    """Each swept partition's due complaints come from ``ix_complaints_due``, never a scan.
+
+    50,000 complaints over 6 partitions, never analyzed (autovacuum off for the table),
+    as in a fresh database under a backlog: one index scan per partition, each under its
+    own LIMIT.
+    """
+    plan = unanalyzed_plan(
+        pg_database_url,
+        "complaints",
+        "INSERT INTO complaints (complaint_id, workflow, workflow_version, state, seq,"
+        " region, category, partition, escalation_level, next_due_at, created_at,"
+        " updated_at, data)"
+        " SELECT 'HSU-' || g, 'lapor', 1, 'verified', 1, 'HSU', 'jalan', g % 6, 0,"
+        " now() + g * interval '1 minute', now(), now(), '{}'"
+        " FROM generate_series(1, 50000) AS g",
+        _DUE_TIMERS.text,
+        {"partitions": list(range(6)), "until": [T0] * 6, "limit": 100},
+    )
+    store = Store(pg_database_url)
+    assert "Seq Scan on complaints" not in plan, plan
+    assert "ix_complaints_due" in plan, plan
+    assert store.due(dict.fromkeys(range(6), T0), 100) == {p: [] for p in range(6)}
+    store.close()
 
 
 def test_outbox_keeps_order_bytes_and_headers(store: Store) -> None:
