@@ -124,6 +124,40 @@ _UPDATE_COMPLAINT = (
 )
 
 
+# The statements every batch sends, built once: building them per batch (SQLAlchemy's
+# operators, a new cache key each time) cost about as much as sending them in a batch
+# of 50 commands (docs/perf.md section 33).
+_READ_PROGRESS = select(progress_table).where(
+    and_(
+        progress_table.c.topic == bindparam("topic"),
+        progress_table.c.partition.in_(bindparam("partitions", expanding=True)),
+    )
+)
+_MOVE_PROGRESS = (
+    update(progress_table)
+    .where(
+        and_(
+            progress_table.c.topic == bindparam("b_topic"),
+            progress_table.c.partition == bindparam("b_partition"),
+            progress_table.c.next_offset == bindparam("b_expected"),
+        )
+    )
+    .values(next_offset=bindparam("b_next"), watermark=bindparam("b_watermark"))
+)
+
+
+def _add_counts(insert_for: Any) -> Any:
+    """``complaint_counts`` rows added to, each key's ``n`` by the row's (one dialect's)."""
+    stmt = insert_for(complaint_counts_table)
+    return stmt.on_conflict_do_update(
+        index_elements=["partition", "state", "skpd"],
+        set_={"n": complaint_counts_table.c.n + stmt.excluded.n},
+    )
+
+
+_ADD_COUNTS = {"postgresql": _add_counts(pg_insert), "sqlite": _add_counts(sqlite_insert)}
+
+
 @dataclass(frozen=True)
 class ComplaintWrite:
     """A complaint's new state; ``expected_seq`` is the seq it was read at (None: new)."""
@@ -455,11 +489,8 @@ class Store:
     def progress(self, topic: str, partitions: Iterable[int]) -> dict[int, Progress]:
         """Stored progress of the given partitions of ``topic``."""
         parts = list(partitions)
-        table = progress_table
         with self.connect("loading partition progress") as conn:
-            rows = conn.execute(
-                select(table).where(and_(table.c.topic == topic, table.c.partition.in_(parts)))
-            )
+            rows = conn.execute(_READ_PROGRESS, {"topic": topic, "partitions": parts})
             return {
                 row.partition: Progress(row.topic, row.partition, row.next_offset, row.watermark)
                 for row in rows
@@ -1001,14 +1032,8 @@ class Store:
         """Add ``deltas`` to ``complaint_counts``, rows in key order (no lock-order cycles)."""
         if not deltas:
             return
-        table = complaint_counts_table
-        stmt = self._dialect_insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["partition", "state", "skpd"],
-            set_={"n": table.c.n + stmt.excluded.n},
-        )
         conn.execute(
-            stmt,
+            _ADD_COUNTS[self.dialect],
             [
                 {"partition": p, "state": state, "skpd": skpd, "n": n}
                 for (p, state, skpd), n in sorted(deltas.items())
@@ -1413,15 +1438,7 @@ class Store:
         moved = [p for p in progress if p.expected_next_offset is not None]
         if moved:
             result = conn.execute(
-                update(table)
-                .where(
-                    and_(
-                        table.c.topic == bindparam("b_topic"),
-                        table.c.partition == bindparam("b_partition"),
-                        table.c.next_offset == bindparam("b_expected"),
-                    )
-                )
-                .values(next_offset=bindparam("b_next"), watermark=bindparam("b_watermark")),
+                _MOVE_PROGRESS,
                 [
                     {
                         "b_topic": p.topic,
