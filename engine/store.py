@@ -7,6 +7,7 @@ or not at all. SQLAlchemy errors are translated here, once, into :mod:`engine.er
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -156,6 +157,25 @@ def _add_counts(insert_for: Any) -> Any:
 
 
 _ADD_COUNTS = {"postgresql": _add_counts(pg_insert), "sqlite": _add_counts(sqlite_insert)}
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    """``table``'s upsert on ``keys`` in ``dialect``, built once (as the statements above).
+
+    Columns in :data:`_KEEP_IF_NULL` keep their stored value when the new row has none.
+    """
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={
+            c.name: func.coalesce(stmt.excluded[c.name], c)
+            if c.name in _KEEP_IF_NULL
+            else stmt.excluded[c.name]
+            for c in table.columns
+            if c.name not in keys
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -1109,18 +1129,7 @@ class Store:
         if self._stages(rows):
             self._upsert_staged(conn, table, rows, keys)
             return
-        stmt = self._dialect_insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={
-                c.name: func.coalesce(stmt.excluded[c.name], c)
-                if c.name in _KEEP_IF_NULL
-                else stmt.excluded[c.name]
-                for c in table.columns
-                if c.name not in keys
-            },
-        )
-        conn.execute(stmt, rows)
+        conn.execute(_upsert_statement(self.dialect, table, keys), rows)
 
     def _copy_new(
         self,
