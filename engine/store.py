@@ -526,8 +526,28 @@ class Store:
             return {}
         if any(instant.tzinfo is None for instant in until.values()):
             raise ValueError("naive datetime given to the store")
-        if self.dialect == "postgresql":
-            return self._due_arrays(until, limit)
+        with self.connect("loading due timers") as conn:
+            if self.dialect == "postgresql":
+                swept = sorted(until)
+                instants = [until[p] for p in swept]
+                params = {"partitions": swept, "until": instants, "limit": limit}
+                rows = conn.execute(_DUE_TIMERS, params).all()
+            else:
+                rows = conn.execute(self._due_union(until, limit)).all()
+        found: dict[int, list[ComplaintState]] = {p: [] for p in until}
+        # In instant order within each partition: each partition's rows come from its own
+        # ordered LIMIT, but neither a union's nor a join's output order is promised.
+        for partition, data, _ in sorted(rows, key=lambda r: (r[0], r[2])):
+            found[partition].append(ComplaintState.model_validate_json(data))
+        return found
+
+    def _due_union(self, until: Mapping[int, datetime], limit: int) -> Any:
+        """:meth:`due`'s statement on SQLite: a ``UNION ALL`` of one subquery per partition.
+
+        PostgreSQL runs one fixed statement instead (:data:`_DUE_TIMERS`), the partitions
+        as arrays: building this union anew for every set of partitions cost about 3 ms
+        of a 50-command batch's 18 (docs/perf.md section 33).
+        """
         table = complaints_table
         parts = []
         for partition, instant in sorted(until.items()):
@@ -547,36 +567,7 @@ class Store:
             # Each partition's first ``limit`` in a subquery of its own: SQLite refuses
             # ORDER BY and LIMIT on the members of a UNION.
             parts.append(select(first.c.partition, first.c.data, first.c.next_due_at))
-        found: dict[int, list[ComplaintState]] = {p: [] for p in until}
-        if not parts:
-            return found
-        with self.connect("loading due timers") as conn:
-            rows = conn.execute(union_all(*parts)).all()
-        # In instant order within each partition, as each member of the union was.
-        for partition, data, _ in sorted(rows, key=lambda r: (r[0], r[2])):
-            found[partition].append(ComplaintState.model_validate_json(data))
-        return found
-
-    def _due_arrays(
-        self, until: Mapping[int, datetime], limit: int
-    ) -> dict[int, list[ComplaintState]]:
-        """:meth:`due` on PostgreSQL: one fixed statement, the partitions as arrays.
-
-        The union above is built anew for every set of partitions: building and
-        executing it cost about 3 ms of a 50-command batch's 18 (docs/perf.md section 33).
-        """
-        partitions = sorted(until)
-        instants = [until[p] for p in partitions]
-        found: dict[int, list[ComplaintState]] = {p: [] for p in partitions}
-        with self.connect("loading due timers") as conn:
-            rows = conn.execute(
-                _DUE_TIMERS, {"partitions": partitions, "until": instants, "limit": limit}
-            ).all()
-        # Each partition's rows come from its own ordered LIMIT; sorted again all the same,
-        # as a join's output order is not promised.
-        for partition, data, _ in sorted(rows, key=lambda r: (r[0], r[2])):
-            found[partition].append(ComplaintState.model_validate_json(data))
-        return found
+        return union_all(*parts)
 
     def running_clocks(
         self, after: str | None, limit: int, *, stale_for: str | None = None
