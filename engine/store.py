@@ -147,16 +147,19 @@ _MOVE_PROGRESS = (
 )
 
 
-def _add_counts(insert_for: Any) -> Any:
-    """``complaint_counts`` rows added to, each key's ``n`` by the row's (one dialect's)."""
-    stmt = insert_for(complaint_counts_table)
+def _dialect_insert(dialect: str, table: Table) -> Any:
+    """``dialect``'s INSERT for ``table``, which can say ``ON CONFLICT``."""
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+@functools.cache
+def _add_counts(dialect: str) -> Any:
+    """``complaint_counts`` rows added to, each key's ``n`` by the row's; built once."""
+    stmt = _dialect_insert(dialect, complaint_counts_table)
     return stmt.on_conflict_do_update(
         index_elements=["partition", "state", "skpd"],
         set_={"n": complaint_counts_table.c.n + stmt.excluded.n},
     )
-
-
-_ADD_COUNTS = {"postgresql": _add_counts(pg_insert), "sqlite": _add_counts(sqlite_insert)}
 
 
 @functools.cache
@@ -165,7 +168,7 @@ def _upsert_statement(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
 
     Columns in :data:`_KEEP_IF_NULL` keep their stored value when the new row has none.
     """
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = _dialect_insert(dialect, table)
     return stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={
@@ -1044,7 +1047,7 @@ class Store:
         if not deltas:
             return
         conn.execute(
-            _ADD_COUNTS[self.dialect],
+            _add_counts(self.dialect),
             [
                 {"partition": p, "state": state, "skpd": skpd, "n": n}
                 for (p, state, skpd), n in sorted(deltas.items())
@@ -1168,15 +1171,13 @@ class Store:
                 raw.execute("ROLLBACK TO SAVEPOINT copy_new")
         if keep_stored:
             conn.execute(
-                self._dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys)),
+                _dialect_insert(self.dialect, table).on_conflict_do_nothing(
+                    index_elements=list(keys)
+                ),
                 folded,
             )
         else:
             self._upsert(conn, table, folded, keys)
-
-    def _dialect_insert(self, table: Table) -> Any:
-        """This backend's INSERT for ``table``, which can say ``ON CONFLICT``."""
-        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
 
     def _insert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` (dicts with the same keys): one ``COPY`` on PostgreSQL.
