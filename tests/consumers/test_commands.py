@@ -8,6 +8,7 @@ tests/integration/. What is tested here is the decision, not the network.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -254,8 +255,6 @@ class _PollsWatched(_Records):
 def test_the_run_loop_pauses_the_collector_for_the_whole_poll() -> None:
     # Paused from the poll to the offset commit, so a batch's objects are freed before
     # the collector is back; enabled again between polls (here: in on_batch).
-    import threading
-
     client = _PollsWatched(positions={0: 0}, highwaters={0: 10})
     consumer = consumer_with(client)
     processor = _Processor([0.0])
