@@ -165,7 +165,9 @@ def apply_transition(
     )
     for name in rule.starts:
         clocks[name] = start_clock(name, at, updated, definition, policy)
-    payload = {**_event_payload(command, updated), **extra}
+    payload = _event_payload(command, updated)  # a new dict, this event's own
+    if extra:
+        payload.update(extra)
     if stopped:
         payload["clocks_stopped"] = stopped
     event = build_event(
@@ -234,11 +236,22 @@ def start_clock(
     policy: Policy,
 ) -> ClockState:
     """Clock ``name`` started at ``at``: its deadline and warning under ``policy``."""
-    limit = clock_limit(name, complaint, complaint.skpd, policy)
-    deadline = clock_deadline(name, at, limit, (), complaint, definition, policy)
+    memo = lookups(policy)
+    limit = memo.limit(
+        cast(ClockName, name),
+        region=complaint.region,
+        skpd=complaint.skpd,
+        category=complaint.category,
+    )
+    deadline = compute_deadline(
+        at,
+        limit,
+        memo.timezone(complaint.region),
+        memo.calendar,
+        working_days=name not in definition.calendar_day_clocks,
+    )
     escalates = name in definition.escalating_clocks
-    fraction = lookups(policy).warning_fraction
-    warning_at = warning_instant(at, deadline, fraction) if escalates else deadline
+    warning_at = warning_instant(at, deadline, memo.warning_fraction) if escalates else deadline
     # A clock that never breaches (auto-close) has no warning to give.
     return assemble(
         ClockState,
