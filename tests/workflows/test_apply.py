@@ -365,6 +365,17 @@ def test_every_allowed_role_applies(command_type: str, role: str) -> None:
     assert outcome.events[0].actor.model_dump() == {"role": role, "id": ACTOR_IDS[role]}
 
 
+def test_a_submission_lays_out_its_complaint_as_a_validated_one() -> None:
+    # The new complaint is built without validation (the decoder validated its parts):
+    # it must equal a validated instance, fields in declaration order.
+    complaint = apply_ok(None, command("submit", START))
+    validated = ComplaintState.model_validate(complaint.model_dump())
+    assert complaint == validated
+    assert list(complaint.__dict__) == list(ComplaintState.model_fields)
+    assert complaint.model_dump_json() == validated.model_dump_json()
+    assert complaint.model_fields_set == set(ComplaintState.model_fields)
+
+
 def test_resubmit_with_other_content_is_a_conflict() -> None:
     before, at = build("verified")
     cmd = command("submit", at, payload=submit_payload(title="Judul lain"), command_id="c-new")
