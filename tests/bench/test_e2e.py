@@ -1,6 +1,6 @@
-"""The benchmark's reader: which timer events a burst counts."""
+"""The benchmark's reader (which timer events a burst counts) and how a measure is rounded."""
 
-from bench.e2e import DueTimers
+from bench.e2e import DueTimers, judged, verdicts
 
 
 def test_counts_only_the_due_complaints_timer_events() -> None:
@@ -19,3 +19,19 @@ def test_a_commands_event_is_left_to_the_commands_reader() -> None:
     assert not timers.note("cmd-M-0000001-verify", 1.0, 1.0)
     assert not timers.note("", 1.0, 1.0)
     assert timers.arrivals.count == 0
+
+
+def test_a_measure_is_rounded_toward_missing_its_target() -> None:
+    # A ratio of 0.34994 is not 0.35: rounded to the nearest it would print as met.
+    assert judged("ratio", 0.34994, 3) == 0.349
+    assert verdicts({"ratio": judged("ratio", 0.34994, 3)}) == {"ratio": "NOT met"}
+    assert judged("ratio", 0.35, 3) == 0.35
+    assert verdicts({"ratio": judged("ratio", 0.35, 3)}) == {"ratio": "met"}
+    # A maximum rounds up: 250.04 ms is over 250.
+    assert judged("latency_ms_p99", 250.04, 1) == 250.1
+    assert verdicts({"latency_ms_p99": judged("latency_ms_p99", 250.04, 1)}) == {
+        "latency_ms_p99": "NOT met"
+    }
+    assert judged("latency_ms_p99", 250.0, 1) == 250.0
+    assert judged("timer_burst_s", 2.4111, 2) == 2.42
+    assert judged("engine_transitions_per_s", 5831.87, 1) == 5831.8
