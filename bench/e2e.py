@@ -826,7 +826,9 @@ def core_costs(complaints: int = 2000, repeat: int = 5) -> dict[str, float]:
 
     ``decode_us`` and ``decide_us`` run under CPython's default collector settings;
     ``decide_us_engine_gc`` under the engine's (:mod:`engine.gc_tuning`: start-up frozen,
-    young collections every 10,000 allocations), which is what a running engine pays.
+    young collections every 10,000 allocations). A running engine also pauses the
+    collector for each poll; measured that way, ``decide()`` cost within about 1 µs of
+    this (docs/perf.md section 34).
     """
     default = [decide_us(complaints, timer=time.process_time) for _ in range(repeat)]
     with engine_collector():
