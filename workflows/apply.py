@@ -16,8 +16,8 @@ import hashlib
 import json
 from datetime import datetime
 
-from workflows.definition import NEW, WorkflowDefinition
-from workflows.model import Command, ComplaintState, Event, assemble
+from workflows.definition import NEW
+from workflows.model import Command, ComplaintState, Event, trusted
 from workflows.payloads import DispatchPayload, Payload, SubmitPayload
 from workflows.policy import Policy
 from workflows.registry import WorkflowRegistry
@@ -177,42 +177,23 @@ def _submit(
     if command.actor.role not in spec.roles:
         detail = f"role '{command.actor.role}' may not submit"
         return _reject(None, command, "role_not_allowed", detail, now, source)
-    created = _new_complaint(command, payload, definition, fingerprint)
-    return apply_transition(created, command, definition, policy, now)
-
-
-def _new_complaint(
-    command: Command, payload: SubmitPayload, definition: WorkflowDefinition, fingerprint: str
-) -> ComplaintState:
-    """The complaint a submission creates, before its transition: laid out directly."""
-    return assemble(
+    created = trusted(
         ComplaintState,
-        {
-            "complaint_id": command.complaint_id,
-            "workflow": definition.name,
-            "workflow_version": definition.version,
-            "state": NEW,
-            "seq": 0,
-            "region": payload.region,
-            "category": payload.category,
-            "classification": payload.classification,
-            "skpd": None,
-            "confidential": payload.confidential,
-            "anonymous": payload.anonymous,
-            "submit_fingerprint": fingerprint,
-            "created_at": command.issued_at,
-            "updated_at": command.issued_at,
-            "deferred_at": None,
-            "clocks": {},
-        },
-        set(_SUBMITTED_FIELDS),
+        complaint_id=command.complaint_id,
+        workflow=definition.name,
+        workflow_version=definition.version,
+        state=NEW,
+        seq=0,
+        region=payload.region,
+        category=payload.category,
+        classification=payload.classification,
+        confidential=payload.confidential,
+        anonymous=payload.anonymous,
+        submit_fingerprint=fingerprint,
+        created_at=command.issued_at,
+        updated_at=command.issued_at,
     )
-
-
-#: The fields a submission sets (``skpd``, ``deferred_at`` and ``clocks`` keep their
-#: defaults until its transition sets them), as :func:`workflows.model.trusted` would
-#: record them.
-_SUBMITTED_FIELDS = frozenset(ComplaintState.model_fields) - {"skpd", "deferred_at", "clocks"}
+    return apply_transition(created, command, definition, policy, now)
 
 
 def _reject(

@@ -236,22 +236,11 @@ def start_clock(
     policy: Policy,
 ) -> ClockState:
     """Clock ``name`` started at ``at``: its deadline and warning under ``policy``."""
-    memo = lookups(policy)
-    limit = memo.limit(
-        cast(ClockName, name),
-        region=complaint.region,
-        skpd=complaint.skpd,
-        category=complaint.category,
-    )
-    deadline = compute_deadline(
-        at,
-        limit,
-        memo.timezone(complaint.region),
-        memo.calendar,
-        working_days=name not in definition.calendar_day_clocks,
-    )
+    limit = clock_limit(name, complaint, complaint.skpd, policy)
+    deadline = clock_deadline(name, at, limit, (), complaint, definition, policy)
     escalates = name in definition.escalating_clocks
-    warning_at = warning_instant(at, deadline, memo.warning_fraction) if escalates else deadline
+    fraction = lookups(policy).warning_fraction
+    warning_at = warning_instant(at, deadline, fraction) if escalates else deadline
     # A clock that never breaches (auto-close) has no warning to give.
     return assemble(
         ClockState,
