@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping
-from datetime import date, time
-from typing import Annotated, Any, Final, Literal
+from collections.abc import Hashable, Mapping
+from datetime import date, datetime, time
+from typing import Annotated, Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -536,6 +536,10 @@ def _is_region_skpd(key: str) -> bool:
     return bool(sep) and bool(region) and bool(skpd) and "/" not in skpd
 
 
+#: Entries :attr:`PolicyLookups.schedules` holds at most.
+SCHEDULES_LIMIT: Final = 10_000
+
+
 class PolicyLookups:
     """Memoised lookups of one :class:`Policy`, for the per-command hot path.
 
@@ -543,7 +547,7 @@ class PolicyLookups:
     distinct question is answered once. Get one with :func:`lookups`.
     """
 
-    __slots__ = ("_limits", "_zones", "calendar", "policy", "warning_fraction")
+    __slots__ = ("_limits", "_zones", "calendar", "policy", "schedules", "warning_fraction")
 
     def __init__(self, policy: Policy) -> None:
         """Wrap ``policy`` (held, so the memo can never outlive it)."""
@@ -552,6 +556,12 @@ class PolicyLookups:
         self.warning_fraction: float = policy.warning_fraction
         self._limits: dict[tuple[str, str | None, str | None, str | None], int] = {}
         self._zones: dict[str | None, ZoneInfo] = {}
+        #: A started clock's (limit, deadline) by what they depend on, local start day
+        #: included: kept by :func:`workflows.transition.start_clock`, which owns the key.
+        #: A few days of a province's distinct starts fit; full, it holds about 1 MB.
+        self.schedules: BoundedMemo[tuple[Hashable, ...], tuple[int, datetime]] = BoundedMemo(
+            SCHEDULES_LIMIT
+        )
 
     def limit(
         self, clock: ClockName, *, region: str | None, skpd: str | None, category: str | None
@@ -571,6 +581,32 @@ class PolicyLookups:
         if zone is None:
             zone = self._zones[region] = self.policy.timezone(region)
         return zone
+
+
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class BoundedMemo(dict[_K, _V]):
+    """A memo that empties itself when full, so a long-running engine's memory stays flat.
+
+    For keys that hold a date: the entries of days gone by stop being asked for, and
+    emptied, the memo refills with the days in use.
+    """
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        """An empty memo of at most ``limit`` entries."""
+        super().__init__()
+        self.limit = limit
+
+    def remember(self, key: _K, value: _V) -> _V:
+        """Store ``value`` under ``key`` (emptying the memo first if full); return it."""
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
 
 
 #: By ``id(policy)``; each entry holds its policy, so an id is never reused under it.

@@ -236,11 +236,21 @@ def start_clock(
     policy: Policy,
 ) -> ClockState:
     """Clock ``name`` started at ``at``: its deadline and warning under ``policy``."""
-    limit = clock_limit(name, complaint, complaint.skpd, policy)
-    deadline = clock_deadline(name, at, limit, (), complaint, definition, policy)
+    memo = lookups(policy)
+    region, skpd = complaint.region, complaint.skpd
+    # The limit and the deadline depend on ``at`` only through its local date (a
+    # deadline falls at the end of a local day): one computation per day, clock and
+    # holder, not one per command, the largest part of a start's cost.
+    day = at.astimezone(memo.timezone(region)).date()
+    key = (definition.name, definition.version, name, region, skpd, complaint.category, day)
+    schedule = memo.schedules.get(key)
+    if schedule is None:
+        limit = clock_limit(name, complaint, skpd, policy)
+        deadline = clock_deadline(name, at, limit, (), complaint, definition, policy)
+        schedule = memo.schedules.remember(key, (limit, deadline))
+    limit, deadline = schedule
     escalates = name in definition.escalating_clocks
-    fraction = lookups(policy).warning_fraction
-    warning_at = warning_instant(at, deadline, fraction) if escalates else deadline
+    warning_at = warning_instant(at, deadline, memo.warning_fraction) if escalates else deadline
     # A clock that never breaches (auto-close) has no warning to give.
     return assemble(
         ClockState,
@@ -256,7 +266,7 @@ def start_clock(
             "paused_at": None,
             "stopped_at": None,
             "pauses": (),
-            "limit_skpd": complaint.skpd,
+            "limit_skpd": skpd,
         },
         set(_STARTED_CLOCK_FIELDS),
     )
