@@ -22,6 +22,8 @@ from datetime import date, timedelta
 
 import holidays
 
+from workflows.memo import BoundedMemo
+
 __all__ = ["HOLIDAY_CATEGORIES", "POLICY_HOLIDAY_NAME", "WorkingCalendar"]
 
 #: The ``holidays`` categories that make a day non-working: national holidays and
@@ -64,8 +66,8 @@ class WorkingCalendar:
         self._lock = threading.Lock()
         # Answers already computed: deadlines of complaints started the same day share
         # them, so the O(n) walk runs once per (day, n) instead of once per command.
-        self._added_days: dict[tuple[date, int], date] = {}
-        self._between: dict[tuple[date, date], int] = {}
+        self._added_days: BoundedMemo[tuple[date, int], date] = BoundedMemo(_MEMO_LIMIT)
+        self._between: BoundedMemo[tuple[date, date], int] = BoundedMemo(_MEMO_LIMIT)
 
     @property
     def added(self) -> frozenset[date]:
@@ -152,10 +154,7 @@ class WorkingCalendar:
             current += one
             if self.is_working_day(current):
                 remaining -= 1
-        if len(self._added_days) >= _MEMO_LIMIT:
-            self._added_days.clear()
-        self._added_days[(day, n)] = current
-        return current
+        return self._added_days.remember((day, n), current)
 
     def working_days_between(self, start: date, end: date) -> int:
         """Number of working days ``d`` with ``start < d <= end``; 0 if ``end <= start``."""
@@ -168,10 +167,7 @@ class WorkingCalendar:
         # Subtract the closed weekdays in range: a few dozen per year, not every day.
         years = range(start.year, end.year + 1)
         closed = sum(1 for year in years for d in self._load(year) if start < d <= end)
-        if len(self._between) >= _MEMO_LIMIT:
-            self._between.clear()
-        self._between[(start, end)] = weekdays - closed
-        return weekdays - closed
+        return self._between.remember((start, end), weekdays - closed)
 
 
 def _weekdays_until(day: date) -> int:

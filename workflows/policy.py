@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from datetime import date, datetime, time
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from workflows.calendar import WorkingCalendar
+from workflows.memo import BoundedMemo
 from workflows.sla import ClockName
 
 __all__ = [
@@ -581,32 +582,6 @@ class PolicyLookups:
         if zone is None:
             zone = self._zones[region] = self.policy.timezone(region)
         return zone
-
-
-_K = TypeVar("_K", bound=Hashable)
-_V = TypeVar("_V")
-
-
-class BoundedMemo(dict[_K, _V]):
-    """A memo that empties itself when full, so a long-running engine's memory stays flat.
-
-    For keys that hold a date: the entries of days gone by stop being asked for, and
-    emptied, the memo refills with the days in use.
-    """
-
-    __slots__ = ("limit",)
-
-    def __init__(self, limit: int) -> None:
-        """An empty memo of at most ``limit`` entries."""
-        super().__init__()
-        self.limit = limit
-
-    def remember(self, key: _K, value: _V) -> _V:
-        """Store ``value`` under ``key`` (emptying the memo first if full); return it."""
-        if len(self) >= self.limit:
-            self.clear()
-        self[key] = value
-        return value
 
 
 #: By ``id(policy)``; each entry holds its policy, so an id is never reused under it.

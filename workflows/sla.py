@@ -27,6 +27,7 @@ __all__ = [
     "end_of_local_day",
     "escalation_instants",
     "is_breached",
+    "local_date",
     "shift_for_pause",
     "warning_instant",
     "working_days_elapsed",
@@ -70,7 +71,7 @@ def _require_aware(name: str, value: datetime) -> None:
 _ALWAYS_AWARE: Final = frozenset({timezone, ZoneInfo})
 
 
-def _local_date(value: datetime, tz: ZoneInfo) -> date:
+def local_date(value: datetime, tz: ZoneInfo) -> date:
     """The calendar date of ``value`` as seen in ``tz``."""
     return value.astimezone(tz).date()
 
@@ -106,7 +107,7 @@ def compute_deadline(
     _require_aware("started_at", started_at)
     if limit < 1:
         raise ValueError(f"limit must be >= 1 day, got {limit}")
-    start_day = _local_date(started_at, tz)
+    start_day = local_date(started_at, tz)
     if working_days:
         due_day = calendar.add_working_days(start_day, limit)
     else:
@@ -136,7 +137,7 @@ def escalation_instants(
     calendar-day clocks too: escalation is handled by offices, which work working days.
     """
     _require_aware("deadline", deadline)
-    due_day = _local_date(deadline, tz)
+    due_day = local_date(deadline, tz)
     return (
         deadline,
         end_of_local_day(calendar.add_working_days(due_day, _LEVEL_2_DAYS), tz),
@@ -165,9 +166,9 @@ def shift_for_pause(
     _require_aware("deadline", deadline)
     _require_aware("deferred_at", deferred_at)
     _require_aware("resumed_at", resumed_at)
-    paused_from = _local_date(deferred_at, tz)
-    paused_to = _local_date(resumed_at, tz)
-    due_day = _local_date(deadline, tz)
+    paused_from = local_date(deferred_at, tz)
+    paused_to = local_date(resumed_at, tz)
+    due_day = local_date(deadline, tz)
     if working_days:
         days = calendar.working_days_between(paused_from, paused_to)
         if days == 0:
@@ -190,4 +191,4 @@ def working_days_elapsed(
     """
     _require_aware("start", start)
     _require_aware("end", end)
-    return calendar.working_days_between(_local_date(start, tz), _local_date(end, tz))
+    return calendar.working_days_between(local_date(start, tz), local_date(end, tz))

@@ -25,7 +25,13 @@ from workflows.model import (
 )
 from workflows.payloads import DispatchPayload, SubmitPayload
 from workflows.policy import Policy, lookups
-from workflows.sla import ClockName, compute_deadline, shift_for_pause, warning_instant
+from workflows.sla import (
+    ClockName,
+    compute_deadline,
+    local_date,
+    shift_for_pause,
+    warning_instant,
+)
 
 __all__ = [
     "EVENT_NAMESPACE",
@@ -241,7 +247,7 @@ def start_clock(
     # The limit and the deadline depend on ``at`` only through its local date (a
     # deadline falls at the end of a local day): one computation per day, clock and
     # holder, not one per command, the largest part of a start's cost.
-    day = at.astimezone(memo.timezone(region)).date()
+    day = local_date(at, memo.timezone(region))
     key = (definition.name, definition.version, name, region, skpd, complaint.category, day)
     schedule = memo.schedules.get(key)
     if schedule is None:
