@@ -2,14 +2,15 @@
 
     PYTHONPATH=$PWD python bench/core_pieces.py [--complaints N] [--repeat R]
 
-Times ``decide()`` over full lifecycles (the commands ``make bench`` times), as
-``bench/core.py`` does: CPU time per command, under the engine's collector settings,
-medians of ``R`` runs. Then, for each piece of its work, it times ``decide()`` again with
-that piece replaced by a value built before the timed loop: the difference is the
-piece's share, measured where it runs (a piece timed alone in a tight loop looks cheaper
-than it is inside the whole chain). The last row replaces every piece at once: what is
-left is the decisions themselves (the checks, the timers' scan, the call chain) and the
-new state built per command, which nothing can replace without changing the path.
+Times ``decide()`` over full lifecycles (the commands ``make bench`` times) with
+``bench/core.py``'s measure (:func:`bench.e2e.decide_us`): CPU time per command, under
+the engine's collector settings, medians of ``R`` runs. Then, for each piece of its
+work, it times ``decide()`` again with that piece replaced by a value built before the
+timed loop: the difference is the piece's share, measured where it runs (a piece timed
+alone in a tight loop looks cheaper than it is inside the whole chain). The last row
+replaces every piece at once: what is left is the decisions themselves (the checks, the
+call chain) and the new state built per command, which nothing can replace without
+changing the path.
 
 Every variant runs the same path: its commands are all applied, with the states
 decide() makes (tests/bench/test_core_pieces.py). Variants run interleaved, one run of
@@ -30,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.e2e import engine_collector, lifecycles
+from bench.e2e import decide_us, engine_collector, lifecycles
 from engine.decode import decode_command
 from workflows import apply, transition
 from workflows.apply import Outcome, decide
@@ -120,19 +121,6 @@ def replaced(pieces: dict[str, Callable[..., Any]]) -> Iterator[None]:
         yield
 
 
-def run(commands: list[Command]) -> float:
-    """CPU µs per command of decide() over ``commands`` (outcomes dropped, as the engine does)."""
-    registry, policy = WorkflowRegistry.default(), Policy.default()
-    now = datetime.now(UTC)
-    state: dict[str, ComplaintState] = {}
-    started = time.process_time()
-    for c in commands:
-        outcome = decide(state.get(c.complaint_id), c, registry=registry, policy=policy, now=now)
-        if outcome.complaint is not None:
-            state[c.complaint_id] = outcome.complaint
-    return (time.process_time() - started) / len(commands) * 1e6
-
-
 def outcomes(commands: list[Command]) -> list[Outcome]:
     """decide()'s outcomes of ``commands``, in order (what every variant must keep)."""
     registry, policy = WorkflowRegistry.default(), Policy.default()
@@ -159,14 +147,13 @@ def variants(commands: list[Command]) -> dict[str, dict[str, Callable[..., Any]]
 
 def measure(complaints: int, repeat: int) -> dict[str, float]:
     """Median CPU µs per command of each variant, runs interleaved."""
-    commands = lifecycle_commands(complaints)
     runs: dict[str, list[float]] = {}
-    each = variants(commands)
+    each = variants(lifecycle_commands(1))
     with engine_collector():
         for _ in range(repeat):
             for label, pieces in each.items():
                 with replaced(pieces):
-                    cost = run(commands)
+                    _, cost = decide_us(complaints, timer=time.process_time)
                 runs.setdefault(label, []).append(cost)
     return {label: statistics.median(costs) for label, costs in runs.items()}
 
