@@ -22,7 +22,12 @@ from kafka import TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from consumers.group import next_offsets, open_group_consumer
+from consumers.group import (
+    CLOSE_TIMEOUT_MS,
+    close_group_consumer,
+    next_offsets,
+    open_group_consumer,
+)
 from engine.errors import BrokerError, StoreError
 from engine.gc_tuning import collector_paused
 from engine.metrics import METRICS
@@ -359,14 +364,14 @@ class CommandConsumer:
         self._uncommitted.clear()
         try:
             if offsets:
-                self._consumer.commit(offsets)
+                self._consumer.commit(offsets, timeout_ms=CLOSE_TIMEOUT_MS)
         except KafkaError as exc:
             log.warning("final offset commit failed (the next start re-reads and skips): %s", exc)
 
     def close(self) -> None:
-        """Commit the last offsets, leave the group and close the connection."""
+        """Commit the last offsets, leave the group and close the connection (bounded)."""
         self._commit_last()
-        self._consumer.close()
+        close_group_consumer(self._consumer)
 
 
 def _commit_answered(offsets: dict[TopicPartition, Any], response: Any) -> None:

@@ -13,7 +13,15 @@ from kafka.errors import KafkaError
 
 from engine.errors import BrokerError
 
-__all__ = ["next_offsets", "open_group_consumer"]
+__all__ = ["CLOSE_TIMEOUT_MS", "close_group_consumer", "next_offsets", "open_group_consumer"]
+
+#: How long a stopping loop waits for its last commit and for leaving its group. A
+#: consumer stopped while its group is still rebalancing (a restart right after a
+#: crash) has a JoinGroup in flight that the broker answers only when the rebalance
+#: ends; its LeaveGroup queues behind it on the same connection. Without a bound,
+#: close() waited the full request timeout (30 s) there. Given up, the member simply
+#: expires on the broker, as a crashed one does.
+CLOSE_TIMEOUT_MS = 5_000
 
 
 def open_group_consumer(
@@ -43,6 +51,11 @@ def open_group_consumer(
         return KafkaConsumer(**config)
     except KafkaError as exc:
         raise BrokerError(f"cannot connect to Kafka: {exc}", bootstrap=bootstrap) from exc
+
+
+def close_group_consumer(consumer: KafkaConsumer) -> None:
+    """Leave the group and close the connections, waiting at most :data:`CLOSE_TIMEOUT_MS`."""
+    consumer.close(timeout_ms=CLOSE_TIMEOUT_MS)
 
 
 def next_offsets(polled: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, Any]:

@@ -21,7 +21,7 @@ from kafka import TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
-from consumers.group import next_offsets, open_group_consumer
+from consumers.group import close_group_consumer, next_offsets, open_group_consumer
 from engine.errors import BrokerError, StoreError
 from engine.metrics import METRICS
 from engine.notices import NoticeStore
@@ -207,9 +207,5 @@ class EventConsumer:
             return False
 
     def close(self) -> None:
-        """Leave the group and close the connection, waiting at most 5 s.
-
-        A member that joins while a killed predecessor still holds its session waits
-        in the join for the broker; an unbounded close would wait there too.
-        """
-        self._consumer.close(timeout_ms=5000)
+        """Leave the group and close the connection (bounded: see ``CLOSE_TIMEOUT_MS``)."""
+        close_group_consumer(self._consumer)

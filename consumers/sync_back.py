@@ -19,7 +19,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from consumers.group import open_group_consumer
+from consumers.group import close_group_consumer, open_group_consumer
 from engine.errors import BrokerError, LaporFlowError, UpstreamError
 from engine.feed_store import FeedStore
 from engine.metrics import METRICS, Metrics
@@ -197,8 +197,8 @@ class SyncBack:
             log.warning("rewinding the sync-back consumer failed: %s", exc)
 
     def close(self) -> None:
-        """Leave the group."""
-        self._consumer.close()
+        """Leave the group (bounded: see ``CLOSE_TIMEOUT_MS``)."""
+        close_group_consumer(self._consumer)
 
 
 def _decode(value: bytes | None) -> dict[str, Any] | None:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections.abc import Collection, Iterable
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from typing import Any
@@ -33,6 +36,10 @@ _CTX = multiprocessing.get_context("spawn")
 
 #: How many owned partitions the shared ownership list can hold.
 MAX_PARTITIONS = 4096
+#: How often the child checks that the engine that started it is still there.
+PARENT_CHECK_S = 0.5
+#: The child's exit status when it finds itself orphaned.
+ORPHANED_EXIT = 75
 
 
 def _read_owned(owned: SynchronizedArray[int]) -> list[int]:
@@ -42,15 +49,36 @@ def _read_owned(owned: SynchronizedArray[int]) -> list[int]:
         return list(owned[1 : 1 + count])
 
 
+def _exit_when_orphaned(parent: int) -> None:
+    """End this process at once when ``parent`` is gone (a thread of the child).
+
+    ``daemon=True`` ends the child only when the engine exits normally. An engine killed
+    alone (SIGKILL, the OOM killer) left its relay running for ever: publishing for
+    partitions it no longer owned, next to the restarted engine's own relay, holding a
+    database connection. The child then ends as if killed with its parent: no drain
+    (on SQLite, which has no claim lock, a drain beside the new relay could publish a
+    row twice); the next engine publishes what is left, as after any crash.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    log.warning("the engine (pid %d) is gone; the outbox relay stops without draining", parent)
+    logging.shutdown()
+    os._exit(ORPHANED_EXIT)
+
+
 def _relay_main(
     settings: Settings,
     stop: Any,
     wake: Any,
     counters: dict[str, Synchronized[int]],
     owned: SynchronizedArray[int],
+    parent: int,
 ) -> None:
     """Entry point of the child: publish until ``stop`` is set, then drain."""
     configure_logging(settings.log_level, settings.log_format or "text", secrets=settings.secrets())
+    threading.Thread(
+        target=_exit_when_orphaned, args=(parent,), name="parent-watch", daemon=True
+    ).start()
     # The parent decides when to stop (it sets ``stop``); Ctrl-C in a terminal reaches
     # the whole process group, so the child ignores it and finishes its drain.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -104,7 +132,14 @@ class RelayProcess:
         self._reported = dict.fromkeys(self.counters, 0)
         self.process = _CTX.Process(
             target=_relay_main,
-            args=(settings, self.stop_event, self.wake_event, self.counters, self.owned),
+            args=(
+                settings,
+                self.stop_event,
+                self.wake_event,
+                self.counters,
+                self.owned,
+                os.getpid(),
+            ),
             name="laporflow-relay",
             daemon=True,
         )

@@ -499,3 +499,100 @@ def _assert_exactly_once(
     assert len(dead) == kinds["invalid"]
     assert dead == {pos: r.value for pos, r in invalid.items()}
     return {"events": len(on_topic) - len(first_seen), "dlq": len(dlq_topic) - len(dead)}
+
+
+# --------------------------------------------------------------------------- one process
+
+
+def _engine_env(kafka_bootstrap: str, pg_database_url: str, name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAPORFLOW_")}
+    env.update(
+        LAPORFLOW_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        LAPORFLOW_DATABASE_URL=pg_database_url,
+        LAPORFLOW_TOPIC_PREFIX=f"{name}.",
+        LAPORFLOW_GROUP_ID=name,
+        LAPORFLOW_METRICS_PORT=str(_free_port()),
+        LAPORFLOW_PARTITIONS=str(PARTITIONS),
+        LAPORFLOW_LOG_FORMAT="text",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _relay_running(engine: EngineProcess) -> list[int]:
+    """The relay child of ``engine`` once it logged that it runs (empty before)."""
+    if "outbox relay running" not in engine.log.read_text(errors="replace"):
+        return []
+    return [p for p in _descendants(engine.pid) if "spawn_main" in _cmdline(p)]
+
+
+def test_an_engine_killed_alone_takes_its_relay_child_with_it(
+    kafka_bootstrap: str, pg_database_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL on the engine's pid only (``kill -9 <pid>``, the OOM killer), not its group.
+
+    The relay child used to outlive it for ever, publishing for partitions its dead
+    parent no longer owned, beside the next engine's relay.
+    """
+    env = _engine_env(kafka_bootstrap, pg_database_url, f"orphan-{uuid.uuid4().hex[:8]}")
+    engine = EngineProcess.start(env, tmp_path / "engine.log")
+    try:
+        relay: list[int] = []
+
+        def relay_up() -> bool:
+            relay[:] = _relay_running(engine)
+            return bool(relay)
+
+        _wait_for("the relay child", relay_up, engine, timeout_s=60)
+        os.kill(engine.pid, signal.SIGKILL)
+        engine.proc.wait(timeout=10)
+        assert not _wait_dead(relay, timeout_s=10), f"the relay child outlived the engine: {relay}"
+        log = engine.log.read_text(errors="replace")
+        assert f"the engine (pid {engine.pid}) is gone" in log, engine.tail()
+    finally:
+        engine.kill_group()
+        for pid in relay:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_while_the_group_still_waits_for_a_killed_member_stops_promptly(
+    kafka_bootstrap: str, pg_database_url: str, tmp_path: Path
+) -> None:
+    """A restart right after a crash waits in its JoinGroup for the dead member's session.
+
+    Stopped there, it used to wait the whole request timeout (30 s) for its LeaveGroup,
+    queued behind that JoinGroup on the same connection, past common grace periods.
+    Closing is now bounded (consumers.group.CLOSE_TIMEOUT_MS, 5 s).
+    """
+    name = f"join-{uuid.uuid4().hex[:8]}"
+    env = _engine_env(kafka_bootstrap, pg_database_url, name)
+    first = EngineProcess.start(env, tmp_path / "engine-1.log")
+    second: EngineProcess | None = None
+    try:
+        _wait_for(
+            "the first engine's partitions",
+            lambda: "partitions assigned: [0" in first.log.read_text(errors="replace"),
+            first,
+            timeout_s=60,
+        )
+        first.kill_group()  # its member stays in the group until its session expires
+        env["LAPORFLOW_METRICS_PORT"] = str(_free_port())
+        second = EngineProcess.start(env, tmp_path / "engine-2.log")
+        _wait_for("the second engine's relay", lambda: bool(_relay_running(second)), second, 60)
+        time.sleep(2.0)  # well into its JoinGroup, which the broker holds for the dead member
+        log = second.log.read_text(errors="replace")
+        assert "partitions assigned: [0" not in log, "the join did not wait: " + second.tail()
+        second.proc.send_signal(signal.SIGTERM)
+        try:
+            # Before the bound: 30.5 s here. Now the close's 5 s and the poll's return.
+            code = second.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the engine did not stop within 20 s of SIGTERM\n{second.tail()}")
+        assert code == 0, second.tail()
+    finally:
+        for engine in (first, second):
+            if engine is not None:
+                engine.kill_group()
+        with _admin(kafka_bootstrap) as admin:
+            _remove_dead_members(admin, name)
