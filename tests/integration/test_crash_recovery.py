@@ -596,3 +596,46 @@ def test_sigterm_while_the_group_still_waits_for_a_killed_member_stops_promptly(
                 engine.kill_group()
         with _admin(kafka_bootstrap) as admin:
             _remove_dead_members(admin, name)
+
+
+def test_a_killed_relay_child_is_replaced_and_the_outbox_still_goes_out(
+    kafka_bootstrap: str, pg_database_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL on the relay child alone: the engine starts a new one, which publishes all."""
+    name = f"relay-{uuid.uuid4().hex[:8]}"
+    env = _engine_env(kafka_bootstrap, pg_database_url, name)
+    topics = Topics(f"{name}.")
+    _, records = generate(seed=5, complaints=300, start=date(2026, 1, 5), days=30)
+    kinds = expected_kinds(records)
+    ensure_topics(kafka_bootstrap, topics.all(), PARTITIONS)
+    produced = _produce(kafka_bootstrap, topics.commands, records)
+    db = Db(pg_database_url)
+    engine = EngineProcess.start(env, tmp_path / "engine.log")
+    try:
+        first: list[int] = []
+
+        def relay_up() -> bool:
+            first[:] = _relay_running(engine)
+            return bool(first)
+
+        _wait_for("the relay child", relay_up, engine, timeout_s=60)
+        os.kill(first[0], signal.SIGKILL)
+        replaced = "outbox relay process exited (code -9); starting a new one"
+        _wait_for(
+            "the engine to replace its relay",
+            lambda: replaced in engine.log.read_text(errors="replace"),
+            engine,
+            timeout_s=30,
+        )
+        children = [p for p in _descendants(engine.pid) if "spawn_main" in _cmdline(p)]
+        assert children and first[0] not in children, (first, children)
+
+        def finished() -> bool:
+            return db.scalar(CONSUMED) == len(records) and db.scalar(UNPUBLISHED) == 0
+
+        _wait_for("every record applied and published", finished, engine, timeout_s=120)
+        republished = _assert_exactly_once(db, kafka_bootstrap, topics, produced, kinds)
+        print(f"\nrepublished after the relay's kill: {republished}")
+    finally:
+        engine.kill_group()
+        db.close()
