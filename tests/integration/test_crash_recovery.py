@@ -519,11 +519,28 @@ def _engine_env(kafka_bootstrap: str, pg_database_url: str, name: str) -> dict[s
     return env
 
 
+def _relay_children(pid: int) -> list[int]:
+    """The live relay child processes under ``pid``."""
+    return [p for p in _descendants(pid) if "spawn_main" in _cmdline(p)]
+
+
 def _relay_running(engine: EngineProcess) -> list[int]:
     """The relay child of ``engine`` once it logged that it runs (empty before)."""
     if "outbox relay running" not in engine.log.read_text(errors="replace"):
         return []
-    return [p for p in _descendants(engine.pid) if "spawn_main" in _cmdline(p)]
+    return _relay_children(engine.pid)
+
+
+def _wait_for_relay(engine: EngineProcess) -> list[int]:
+    """Wait until ``engine``'s relay child runs; its pids."""
+    relay: list[int] = []
+
+    def relay_up() -> bool:
+        relay[:] = _relay_running(engine)
+        return bool(relay)
+
+    _wait_for("the relay child", relay_up, engine, timeout_s=60)
+    return relay
 
 
 def test_an_engine_killed_alone_takes_its_relay_child_with_it(
@@ -536,14 +553,9 @@ def test_an_engine_killed_alone_takes_its_relay_child_with_it(
     """
     env = _engine_env(kafka_bootstrap, pg_database_url, f"orphan-{uuid.uuid4().hex[:8]}")
     engine = EngineProcess.start(env, tmp_path / "engine.log")
+    relay: list[int] = []
     try:
-        relay: list[int] = []
-
-        def relay_up() -> bool:
-            relay[:] = _relay_running(engine)
-            return bool(relay)
-
-        _wait_for("the relay child", relay_up, engine, timeout_s=60)
+        relay = _wait_for_relay(engine)
         os.kill(engine.pid, signal.SIGKILL)
         engine.proc.wait(timeout=10)
         assert not _wait_dead(relay, timeout_s=10), f"the relay child outlived the engine: {relay}"
@@ -579,7 +591,7 @@ def test_sigterm_while_the_group_still_waits_for_a_killed_member_stops_promptly(
         first.kill_group()  # its member stays in the group until its session expires
         env["LAPORFLOW_METRICS_PORT"] = str(_free_port())
         second = EngineProcess.start(env, tmp_path / "engine-2.log")
-        _wait_for("the second engine's relay", lambda: bool(_relay_running(second)), second, 60)
+        _wait_for_relay(second)
         time.sleep(2.0)  # well into its JoinGroup, which the broker holds for the dead member
         log = second.log.read_text(errors="replace")
         assert "partitions assigned: [0" not in log, "the join did not wait: " + second.tail()
@@ -612,13 +624,7 @@ def test_a_killed_relay_child_is_replaced_and_the_outbox_still_goes_out(
     db = Db(pg_database_url)
     engine = EngineProcess.start(env, tmp_path / "engine.log")
     try:
-        first: list[int] = []
-
-        def relay_up() -> bool:
-            first[:] = _relay_running(engine)
-            return bool(first)
-
-        _wait_for("the relay child", relay_up, engine, timeout_s=60)
+        first = _wait_for_relay(engine)
         os.kill(first[0], signal.SIGKILL)
         replaced = "outbox relay process exited (code -9); starting a new one"
         _wait_for(
@@ -627,7 +633,7 @@ def test_a_killed_relay_child_is_replaced_and_the_outbox_still_goes_out(
             engine,
             timeout_s=30,
         )
-        children = [p for p in _descendants(engine.pid) if "spawn_main" in _cmdline(p)]
+        children = _relay_children(engine.pid)
         assert children and first[0] not in children, (first, children)
 
         def finished() -> bool:
