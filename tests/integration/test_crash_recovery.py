@@ -633,8 +633,15 @@ def test_a_killed_relay_child_is_replaced_and_the_outbox_still_goes_out(
             engine,
             timeout_s=30,
         )
-        children = _relay_children(engine.pid)
-        assert children and first[0] not in children, (first, children)
+        # The engine logs the restart just before it spawns the new child: wait for it.
+        children: list[int] = []
+
+        def respawned() -> bool:
+            children[:] = _relay_children(engine.pid)
+            return bool(children)
+
+        _wait_for("the new relay child", respawned, engine, timeout_s=30)
+        assert first[0] not in children, (first, children)
 
         def finished() -> bool:
             return db.scalar(CONSUMED) == len(records) and db.scalar(UNPUBLISHED) == 0
