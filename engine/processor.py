@@ -405,11 +405,13 @@ class Processor:
             work.result.outcomes[(command.type, "duplicate")] += 1
             return False
         complaint = work.current.get(command.complaint_id) or work.loaded.get(command.complaint_id)
+        fired_until = None
         if complaint is not None and watermark is not None and watermark > command.issued_at:
             # Only needed for a command stamped before the watermark: otherwise decide()
             # fires everything due before the command itself, and if the command is not
             # applied, the sweep at the end of this batch fires the same timers.
             complaint = self._fire_until(work, complaint, watermark, record.partition, now)
+            fired_until = watermark
         try:
             outcome = decide(
                 complaint,
@@ -418,6 +420,7 @@ class Processor:
                 policy=self.policy,
                 now=now,
                 source=f"{record.topic}/{record.partition}/{record.offset}",
+                timers_fired_until=fired_until,
             )
         except Exception as exc:
             # decide() is pure, so a failure is deterministic: retrying would loop forever.

@@ -767,6 +767,50 @@ def test_a_late_follow_up_first_emits_the_due_timers() -> None:
     assert fire(after, wita(2026, 3, 31, 23, 0)).events == ()
 
 
+#: A follow-up after the follow-up clock's warning (8 March), breach and first escalation (9 March).
+LATE_FOLLOW_UP = wita(2026, 3, 10, 12, 0)
+
+
+def told_fired(complaint: ComplaintState, fired_until: datetime) -> Outcome:
+    """decide() of the late follow-up, told the timers up to ``fired_until`` have fired."""
+    cmd = command("follow_up", LATE_FOLLOW_UP)
+    return decide(
+        complaint, cmd, registry=REGISTRY, policy=POLICY, now=NOW, timers_fired_until=fired_until
+    )
+
+
+@pytest.mark.parametrize(
+    "watermark", [LATE_FOLLOW_UP, wita(2026, 3, 10, 12, 1), wita(2026, 3, 12), wita(2026, 3, 31)]
+)
+def test_timers_fired_by_the_caller_up_to_a_later_watermark_give_the_same_outcome(
+    watermark: datetime,
+) -> None:
+    # The engine fires a complaint's timers up to its partition's watermark before a
+    # command stamped earlier; decide() then skips its own scan, and must decide alike.
+    fired = fire(dispatched_at(DISPATCH), watermark)
+    assert fired.events  # the warning at least: the skipped scan had timers to find
+    assert fired.complaint is not None
+    told = told_fired(fired.complaint, watermark)
+    assert told == run(fired.complaint, command("follow_up", LATE_FOLLOW_UP))
+    assert told.kind == "applied"
+    assert [e.type for e in told.events] == ["complaint.followed_up"]
+
+
+def test_decide_does_not_look_at_timers_the_caller_says_it_fired() -> None:
+    # The skip itself: told that everything up to the command has fired, decide()
+    # leaves the clocks alone (here they had not fired: the caller broke its word).
+    told = told_fired(dispatched_at(DISPATCH), LATE_FOLLOW_UP)
+    assert [e.type for e in told.events] == ["complaint.followed_up"]
+
+
+def test_timers_fired_until_before_the_command_still_fires_what_is_due() -> None:
+    # A caller that fired up to an earlier instant: decide() fires the rest itself.
+    complaint = dispatched_at(DISPATCH)
+    told = told_fired(complaint, wita(2026, 3, 9))
+    assert told == run(complaint, command("follow_up", LATE_FOLLOW_UP))
+    assert summary(told.events)[:3] == FOLLOW_UP_TIMERS[:3]
+
+
 def test_a_follow_up_exactly_at_the_deadline_is_on_time() -> None:
     complaint = dispatched_at(DISPATCH)
     outcome = run(complaint, command("follow_up", eod(2026, 3, 9)))
