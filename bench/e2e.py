@@ -9,6 +9,9 @@ reads ``lapor.events`` like any other client of the contract. It measures:
   from the first of their events on ``lapor.events`` to the last.
 * ``raw_pipe_per_s`` and ``ratio``: a bare kafka-python consume -> json.loads -> produce
   process over the same records and partitions, timed the same way, in the same run.
+  The pipe and then the engine run over ``pairs`` fresh backlogs in turn: the rates are
+  the medians, ``ratio`` the median of the pairs' own ratios, and each pair is kept in
+  ``backlog_pairs`` (one pair says little on a shared machine: docs/perf.md section 41).
 * ``latency_ms_p50`` / ``_p99``: command produced -> its event consumed, at a steady rate.
 * With ``stored`` complaints in the database (1,000,000 for ``make bench``), of which
   ``due`` have a follow-up clock already past its deadline, so five timers each are due
@@ -17,7 +20,9 @@ reads ``lapor.events`` like any other client of the contract. It measures:
   ``latency_ms_p99_during_burst`` (steady commands meanwhile), ``gauge_refresh_ms_1m``,
   ``report_ms_1m`` (one month), and ``us_per_transition_1m`` against
   ``us_per_transition_10k`` (the same batch of commands applied in-process with 10,000
-  complaints stored).
+  complaints stored): ``cost_rounds`` rounds of both, alternating which goes first,
+  medians, and ``us_per_transition_1m_over_10k`` the median of the rounds' own ratios
+  (each run is in ``us_per_transition_10k_runs`` and ``_1m_runs``).
 * ``rss_mb_peak``: the engine's peak resident memory (its process and the relay child).
 * ``watcher_behind_ms_*``: how long after its send (the record's CreateTime, set by the
   relay's producer) this script's reader read an event, p99: at the steady rate, for
@@ -82,15 +87,25 @@ SKPDS = tuple(f"SKPD{i:02d}" for i in range(30))
 
 SIZES: dict[str, dict[str, int]] = {
     # make bench-quick: the same measurements, smaller (under 3 minutes).
-    "quick": {"complaints": 4_000, "steady_s": 15, "rate": 500, "stored": 50_000, "due": 2_000},
+    "quick": {
+        "complaints": 4_000,
+        "pairs": 3,
+        "steady_s": 15,
+        "rate": 500,
+        "stored": 50_000,
+        "due": 2_000,
+        "cost_rounds": 3,
+    },
     # make bench: the sizes of issue 12.
     "full": {
         "complaints": 40_000,
+        "pairs": 3,
         "steady_s": 60,
         "rate": 500,
         "stored": 1_000_000,
         # 2,000 overdue complaints x 5 timers: the issue's "10,000 timers due at once".
         "due": 2_000,
+        "cost_rounds": 3,
     },
 }
 
@@ -360,6 +375,92 @@ class Engine:
             self.process.kill()
             self.process.wait()
         self._log.close()
+
+
+# --- a backlog: the raw pipe, then the engine ------------------------------------------
+
+
+@dataclass
+class BacklogPair:
+    """One backlog through the raw pipe and then the engine; the engine still runs."""
+
+    pipe_rate: float
+    engine_rate: float
+    engine: Engine
+    events: Arrivals
+    topics: list[str]
+    readers: threading.Event
+
+    @property
+    def ratio(self) -> float:
+        """The engine's rate over the pipe's, on the same records."""
+        return self.engine_rate / self.pipe_rate
+
+    def summary(self) -> dict[str, float]:
+        """This pair's measures, as ``results.json`` keeps them."""
+        return {
+            "raw_pipe_per_s": round(self.pipe_rate, 1),
+            "engine_transitions_per_s": round(self.engine_rate, 1),
+            "ratio": round(self.ratio, 4),
+        }
+
+    def finish(self) -> None:
+        """Stop the engine and this pair's readers."""
+        self.engine.stop()
+        self.readers.set()
+
+
+def backlog_pair(bootstrap: str, pg: str, tag: str, complaints: int) -> BacklogPair:
+    """``complaints`` lifecycles produced to fresh topics, piped, then applied by an engine.
+
+    The engine and the reader of its events run until :meth:`BacklogPair.finish`.
+    """
+    prefix = f"bench-{tag}."
+    topics = [f"{prefix}lapor.commands", f"{prefix}lapor.events", f"{prefix}lapor.dlq"]
+    pipe_topic = f"{prefix}pipe"
+    ensure_topics(bootstrap, [*topics, pipe_topic], PARTITIONS)
+    out = producer(bootstrap)
+    ids: set[str] = set()
+    base = datetime.now(UTC) - timedelta(days=30)
+    for cid, command_id, value in lifecycles(f"E{tag}", complaints, base):
+        out.send(topics[0], key=cid.encode(), value=value)
+        ids.add(command_id)
+    out.flush()
+    out.close()
+    n = len(ids)
+    log(f"backlog: {n:,} commands over {complaints:,} complaints produced")
+
+    readers = threading.Event()
+    piped = Arrivals(wanted=set(ids))
+    pipe_reader = threading.Event()
+    watch(bootstrap, pipe_topic, piped, pipe_reader, "command_id")
+    worker = start_pipe_worker(bootstrap, topics[0], pipe_topic, n)
+    wait_for(piped, n, "raw pipe", 600)
+    worker.wait(60)
+    pipe_reader.set()  # its reader would only poll an idle topic from now on
+
+    database = fresh_database(pg, f"bench_e2e_{tag}")
+    events = Arrivals(wanted=set(ids))
+    watch(bootstrap, topics[1], events, readers, "causation_id")
+    engine = Engine(bootstrap, database, prefix, 19100)
+    wait_for(events, n, "engine", 900)
+    engine.check()
+    return BacklogPair(rate(piped, n), rate(events, n), engine, events, topics, readers)
+
+
+def cost_rounds(databases: dict[str, str], tag: str, rounds: int) -> dict[str, list[float]]:
+    """µs per transition against each database, ``rounds`` times, alternating the order.
+
+    Round 1 runs them in the given order, round 2 reversed, and so on: the machine's
+    drift weighs on each alike, and each round's ratio compares runs a few seconds apart.
+    """
+    costs: dict[str, list[float]] = {name: [] for name in databases}
+    for n in range(rounds):
+        order = list(databases.items())
+        for name, url in order if n % 2 == 0 else reversed(order):
+            costs[name].append(us_per_transition(url, f"U{tag}{n}{name}", 2000))
+            log(f"us/transition with {name} stored, round {n + 1}: {costs[name][-1]:.1f}")
+    return costs
 
 
 # --- steady load ----------------------------------------------------------------------
@@ -790,7 +891,8 @@ def us_per_transition(database_url: str, label: str, complaints: int) -> float:
 
     store = Store(database_url)
     processor = Processor(store, policy=Policy.default())
-    records = lifecycle_records("bench.us", f"{label}-T", complaints)
+    # A topic of its own per call: its offsets start at 0, and a stored topic's do not.
+    records = lifecycle_records(f"bench.us.{label}", f"{label}-T", complaints)
     started = time.perf_counter()
     applied = apply_in_batches(processor, records)
     elapsed = time.perf_counter() - started
@@ -928,42 +1030,29 @@ def run(size: str) -> dict[str, Any]:
         f" (CPU; {results['decide_us_engine_gc']} us under the engine's collector settings)"
     )
 
-    # 1. Throughput from a backlog, against the raw pipe on the same records.
-    prefix = f"bench-{tag}."
-    topics = [f"{prefix}lapor.commands", f"{prefix}lapor.events", f"{prefix}lapor.dlq"]
-    pipe_topic = f"{prefix}pipe"
-    ensure_topics(bootstrap, [*topics, pipe_topic], PARTITIONS)
-    out = producer(bootstrap)
-    ids: set[str] = set()
-    base = datetime.now(UTC) - timedelta(days=30)
-    for cid, command_id, value in lifecycles(f"E{tag}", cfg["complaints"], base):
-        out.send(topics[0], key=cid.encode(), value=value)
-        ids.add(command_id)
-    out.flush()
-    out.close()
-    n = len(ids)
-    log(f"backlog: {n:,} commands over {cfg['complaints']:,} complaints produced")
-
-    stop = threading.Event()
-    piped = Arrivals(wanted=set(ids))
-    watch(bootstrap, pipe_topic, piped, stop, "command_id")
-    worker = start_pipe_worker(bootstrap, topics[0], pipe_topic, n)
-    wait_for(piped, n, "raw pipe", 600)
-    worker.wait(60)
-    pipe_rate = rate(piped, n)
-    results["raw_pipe_per_s"] = round(pipe_rate, 1)
-    log(f"raw pipe: {results['raw_pipe_per_s']:,}/s")
-
-    database = fresh_database(pg, f"bench_e2e_{tag}")
-    events = Arrivals(wanted=set(ids))
-    watch(bootstrap, topics[1], events, stop, "causation_id")
-    engine = Engine(bootstrap, database, prefix, 19100)
-    wait_for(events, n, "engine", 900)
-    engine.check()
-    engine_rate = rate(events, n)
-    results["engine_transitions_per_s"] = judged("engine_transitions_per_s", engine_rate, 1)
-    results["ratio"] = judged("ratio", engine_rate / pipe_rate, 3)
-    log(f"engine: {results['engine_transitions_per_s']:,}/s (ratio {results['ratio']})")
+    # 1. Throughput from a backlog, against the raw pipe on the same records, in pairs.
+    pairs: list[BacklogPair] = []
+    peak = 0
+    for n in range(cfg["pairs"]):
+        if pairs:
+            pairs[-1].finish()
+            peak = max(peak, pairs[-1].engine.peak_kib)
+        pairs.append(backlog_pair(bootstrap, pg, f"{tag}{n}", cfg["complaints"]))
+        log(
+            f"pair {n + 1}/{cfg['pairs']}: raw pipe {pairs[-1].pipe_rate:,.1f}/s, "
+            f"engine {pairs[-1].engine_rate:,.1f}/s (ratio {pairs[-1].ratio:.3f})"
+        )
+    results["backlog_pairs"] = [p.summary() for p in pairs]
+    results["raw_pipe_per_s"] = round(statistics.median(p.pipe_rate for p in pairs), 1)
+    results["engine_transitions_per_s"] = judged(
+        "engine_transitions_per_s", statistics.median(p.engine_rate for p in pairs), 1
+    )
+    results["ratio"] = judged("ratio", statistics.median(p.ratio for p in pairs), 3)
+    log(
+        f"engine: {results['engine_transitions_per_s']:,}/s (ratio {results['ratio']}, "
+        f"medians of {len(pairs)} pairs)"
+    )
+    engine, events, topics = pairs[-1].engine, pairs[-1].events, pairs[-1].topics
 
     with events.lock:
         backlog_reads = len(events.behind_ms)
@@ -977,26 +1066,31 @@ def run(size: str) -> dict[str, Any]:
         f"steady {cfg['rate']}/s: p50 {results['latency_ms_p50']} ms, "
         f"p99 {results['latency_ms_p99']} ms"
     )
-    engine.stop()
-    peak = engine.peak_kib
+    pairs[-1].finish()
+    peak = max(peak, engine.peak_kib)
 
-    # 2. Cost against the size of what is stored: 10k, then `stored` complaints.
+    # 2. Cost against the size of what is stored: 10k and `stored` complaints, in rounds.
     small = fresh_database(pg, f"bench_10k_{tag}")
     seed(small, 10_000, 0, datetime.now(UTC), f"K{tag}")
-    cost_small = us_per_transition(small, f"K{tag}", 2000)
-    results["us_per_transition_10k"] = round(cost_small, 1)
-    log(f"us/transition with 10k stored: {results['us_per_transition_10k']}")
-
     big = fresh_database(pg, f"bench_big_{tag}")
     seed(big, cfg["stored"], cfg["due"], datetime.now(UTC), f"M{tag}")
-    suffix = "1m" if cfg["stored"] >= 1_000_000 else f"{cfg['stored'] // 1000}k"
     results["stored_complaints"] = cfg["stored"]
-    cost_big = us_per_transition(big, f"M{tag}", 2000)
-    results["us_per_transition_1m"] = round(cost_big, 1)
+    suffix = "1m" if cfg["stored"] >= 1_000_000 else f"{cfg['stored'] // 1000}k"
+    costs = cost_rounds({"10k": small, suffix: big}, tag, cfg["cost_rounds"])
+    small_costs, big_costs = costs["10k"], costs[suffix]
+    results["us_per_transition_10k"] = round(statistics.median(small_costs), 1)
+    results["us_per_transition_1m"] = round(statistics.median(big_costs), 1)
     results["us_per_transition_1m_over_10k"] = judged(
-        "us_per_transition_1m_over_10k", cost_big / cost_small, 3
+        "us_per_transition_1m_over_10k",
+        statistics.median(b / s for s, b in zip(small_costs, big_costs, strict=True)),
+        3,
     )
-    log(f"us/transition with {suffix} stored: {results['us_per_transition_1m']}")
+    results["us_per_transition_10k_runs"] = [round(c, 1) for c in small_costs]
+    results["us_per_transition_1m_runs"] = [round(c, 1) for c in big_costs]
+    log(
+        f"us/transition: 10k {results['us_per_transition_10k']}, {suffix} "
+        f"{results['us_per_transition_1m']} (medians of {cfg['cost_rounds']} rounds)"
+    )
     store = Store(big)
     policy = Policy.default()
     today = datetime.now(UTC).date()
@@ -1019,7 +1113,6 @@ def run(size: str) -> dict[str, Any]:
         bootstrap, big, f"M{tag}", cfg["due"], cfg["rate"], max(10, cfg["steady_s"] // 2)
     )
     results.update(burst)
-    stop.set()
     results["rss_mb_peak"] = round(max(peak, peak_burst) / 1024, 1)
     log(
         f"burst {results['timer_burst_s']} s, "

@@ -1,5 +1,9 @@
-"""The benchmark's reader (which timer events a burst counts) and how a measure is rounded."""
+"""The benchmark's reader (which timer events a burst counts), how a measure is rounded, and
+the order of its repeated cost measures."""
 
+import pytest
+
+from bench import e2e
 from bench.e2e import DueTimers, judged, verdicts
 
 
@@ -35,3 +39,22 @@ def test_a_measure_is_rounded_toward_missing_its_target() -> None:
     assert judged("latency_ms_p99", 250.0, 1) == 250.0
     assert judged("timer_burst_s", 2.4111, 2) == 2.42
     assert judged("engine_transitions_per_s", 5831.87, 1) == 5831.8
+
+
+def test_cost_rounds_alternate_which_database_goes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    timed: list[tuple[str, str]] = []
+
+    def fake_cost(url: str, label: str, complaints: int) -> float:
+        timed.append((url, label))
+        return float(len(timed))
+
+    monkeypatch.setattr(e2e, "us_per_transition", fake_cost)
+    costs = e2e.cost_rounds({"10k": "small-db", "1m": "big-db"}, "t", 3)
+    assert [url for url, _ in timed] == [
+        *("small-db", "big-db"),
+        *("big-db", "small-db"),
+        *("small-db", "big-db"),
+    ]
+    assert costs == {"10k": [1.0, 4.0, 5.0], "1m": [2.0, 3.0, 6.0]}
+    # Every run applies fresh complaints: no label twice.
+    assert len({label for _, label in timed}) == 6
