@@ -1040,7 +1040,7 @@ def run(size: str) -> dict[str, Any]:
         pairs.append(backlog_pair(bootstrap, pg, f"{tag}{n}", cfg["complaints"]))
         log(
             f"pair {n + 1}/{cfg['pairs']}: raw pipe {pairs[-1].pipe_rate:,.1f}/s, "
-            f"engine {pairs[-1].engine_rate:,.1f}/s (ratio {pairs[-1].ratio:.3f})"
+            f"engine {pairs[-1].engine_rate:,.1f}/s (ratio {pairs[-1].ratio:.4f})"
         )
     results["backlog_pairs"] = [p.summary() for p in pairs]
     results["raw_pipe_per_s"] = round(statistics.median(p.pipe_rate for p in pairs), 1)
