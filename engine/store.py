@@ -1046,11 +1046,25 @@ class Store:
         """Add ``deltas`` to ``complaint_counts``, rows in key order (no lock-order cycles)."""
         if not deltas:
             return
+        rows = sorted(deltas.items())
+        if self.dialect == "postgresql":
+            # One statement with four arrays instead of one upsert per row (a few dozen
+            # rows a batch), added in the same key order.
+            conn.exec_driver_sql(
+                _ADD_COUNTS_AT_ONCE,
+                {
+                    "partitions": [p for (p, _, _), _ in rows],
+                    "states": [state for (_, state, _), _ in rows],
+                    "skpds": [skpd for (_, _, skpd), _ in rows],
+                    "ns": [n for _, n in rows],
+                },
+            )
+            return
         conn.execute(
             _add_counts(self.dialect),
             [
                 {"partition": p, "state": state, "skpd": skpd, "n": n}
-                for (p, state, skpd), n in sorted(deltas.items())
+                for (p, state, skpd), n in rows
             ],
         )
 
@@ -1512,6 +1526,18 @@ def _values_of(update_row: dict[str, Any]) -> dict[str, Any]:
 #: that was 15 to 20 ms a query against about 2 with the probes (docs/perf.md section 27).
 #: The ``LIMIT 1`` (the id is the key: one row at most) keeps the planner from pulling the
 #: probe up into a plain join, which it could again run as one scan of the table.
+#: :meth:`Store._write_counts` on PostgreSQL: each (partition, state, skpd) row added to
+#: by its ``n``, in the arrays' order (``WITH ORDINALITY``, so rows lock in key order).
+_ADD_COUNTS_AT_ONCE = """
+INSERT INTO complaint_counts (partition, state, skpd, n)
+SELECT v.partition, v.state, v.skpd, v.n
+FROM unnest(%(partitions)s::int[], %(states)s::text[], %(skpds)s::text[], %(ns)s::bigint[])
+    WITH ORDINALITY AS v(partition, state, skpd, n, k)
+ORDER BY v.k
+ON CONFLICT (partition, state, skpd) DO UPDATE SET n = complaint_counts.n + excluded.n
+"""
+
+
 _PROBE_PROCESSED = text(
     "SELECT p.command_id, p.outcome"
     " FROM unnest(CAST(:ids AS varchar[])) AS wanted(id)"
