@@ -1032,11 +1032,9 @@ def run(size: str) -> dict[str, Any]:
 
     # 1. Throughput from a backlog, against the raw pipe on the same records, in pairs.
     pairs: list[BacklogPair] = []
-    peak = 0
     for n in range(cfg["pairs"]):
         if pairs:
             pairs[-1].finish()
-            peak = max(peak, pairs[-1].engine.peak_kib)
         pairs.append(backlog_pair(bootstrap, pg, f"{tag}{n}", cfg["complaints"]))
         log(
             f"pair {n + 1}/{cfg['pairs']}: raw pipe {pairs[-1].pipe_rate:,.1f}/s, "
@@ -1052,7 +1050,7 @@ def run(size: str) -> dict[str, Any]:
         f"engine: {results['engine_transitions_per_s']:,}/s (ratio {results['ratio']}, "
         f"medians of {len(pairs)} pairs)"
     )
-    engine, events, topics = pairs[-1].engine, pairs[-1].events, pairs[-1].topics
+    events, topics = pairs[-1].events, pairs[-1].topics
 
     with events.lock:
         backlog_reads = len(events.behind_ms)
@@ -1067,7 +1065,7 @@ def run(size: str) -> dict[str, Any]:
         f"p99 {results['latency_ms_p99']} ms"
     )
     pairs[-1].finish()
-    peak = max(peak, engine.peak_kib)
+    peak = max(p.engine.peak_kib for p in pairs)
 
     # 2. Cost against the size of what is stored: 10k and `stored` complaints, in rounds.
     small = fresh_database(pg, f"bench_10k_{tag}")

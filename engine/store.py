@@ -162,6 +162,19 @@ def _add_counts(dialect: str) -> Any:
     )
 
 
+#: :func:`_add_counts` as one PostgreSQL statement with four arrays
+#: (:meth:`Store._write_counts`): rows added in the arrays' order (``WITH ORDINALITY``),
+#: so they lock in key order as the ``executemany`` did.
+_ADD_COUNTS_AT_ONCE = """
+INSERT INTO complaint_counts (partition, state, skpd, n)
+SELECT v.partition, v.state, v.skpd, v.n
+FROM unnest(%(partitions)s::int[], %(states)s::text[], %(skpds)s::text[], %(ns)s::bigint[])
+    WITH ORDINALITY AS v(partition, state, skpd, n, k)
+ORDER BY v.k
+ON CONFLICT (partition, state, skpd) DO UPDATE SET n = complaint_counts.n + excluded.n
+"""
+
+
 @functools.cache
 def _upsert_statement(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     """``table``'s upsert on ``keys`` in ``dialect``, built once (as the statements above).
@@ -1526,18 +1539,6 @@ def _values_of(update_row: dict[str, Any]) -> dict[str, Any]:
 #: that was 15 to 20 ms a query against about 2 with the probes (docs/perf.md section 27).
 #: The ``LIMIT 1`` (the id is the key: one row at most) keeps the planner from pulling the
 #: probe up into a plain join, which it could again run as one scan of the table.
-#: :meth:`Store._write_counts` on PostgreSQL: each (partition, state, skpd) row added to
-#: by its ``n``, in the arrays' order (``WITH ORDINALITY``, so rows lock in key order).
-_ADD_COUNTS_AT_ONCE = """
-INSERT INTO complaint_counts (partition, state, skpd, n)
-SELECT v.partition, v.state, v.skpd, v.n
-FROM unnest(%(partitions)s::int[], %(states)s::text[], %(skpds)s::text[], %(ns)s::bigint[])
-    WITH ORDINALITY AS v(partition, state, skpd, n, k)
-ORDER BY v.k
-ON CONFLICT (partition, state, skpd) DO UPDATE SET n = complaint_counts.n + excluded.n
-"""
-
-
 _PROBE_PROCESSED = text(
     "SELECT p.command_id, p.outcome"
     " FROM unnest(CAST(:ids AS varchar[])) AS wanted(id)"
