@@ -185,10 +185,11 @@ class Processor:
         """Run one batch; on a seq conflict, again from freshly read state."""
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                # The batch's reads share one connection; the write has its own.
-                with self.store.reading():
+                # The batch's reads and its write share one connection and one
+                # transaction, which the write commits.
+                with self.store.one_connection():
                     work = self._decide(records, caught_up, topic, pending, sweep)
-                self._store(work, topic)
+                    self._store(work, topic)
                 return work.result
             except ConcurrencyError as exc:
                 self.metrics.concurrency_conflicts.inc()

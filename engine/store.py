@@ -14,7 +14,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -440,7 +440,7 @@ class Store:
     def connect(self, what: str) -> Iterator[Connection]:
         """A read connection; database errors surface as :class:`StoreError` naming ``what``.
 
-        Inside :meth:`reading`, in the same thread, the connection it holds.
+        Inside :meth:`one_connection`, in the same thread, the connection it holds.
         """
         held: Connection | None = getattr(self._held, "conn", None)
         try:
@@ -453,14 +453,17 @@ class Store:
             raise StoreError(f"{what} failed: {exc}") from exc
 
     @contextmanager
-    def reading(self) -> Iterator[None]:
-        """Serve this thread's reads inside the block from one connection.
+    def one_connection(self) -> Iterator[None]:
+        """Serve this thread's reads and its :meth:`write` inside the block from one connection.
 
         A batch reads its partitions' progress, processed ids and complaints, then each
-        swept partition's due timers. Each read took a connection from the pool, which
-        pings the server first (``pool_pre_ping``), and gave it back, which rolls back:
-        two round trips per read, 18 % of the loop's time during a timer flood. Held
-        for the batch, the connection is pinged and rolled back once.
+        swept partition's due timers, then writes. Each read took a connection from the
+        pool, which pings the server first (``pool_pre_ping``), and gave it back, which
+        rolls back: two round trips per read, 18 % of the loop's time during a timer
+        flood. Held for the batch, the connection is pinged once, and the reads and the
+        write are one transaction, which the write commits: no second checkout, ping,
+        ``ROLLBACK`` and ``BEGIN`` per batch (docs/perf.md section 48). Under READ
+        COMMITTED each read still sees what was committed when it ran, as before.
         """
         if getattr(self._held, "conn", None) is not None:
             yield  # already held by an outer block
@@ -953,19 +956,20 @@ class Store:
     # --- the batch write ----------------------------------------------------------
 
     def write(self, batch: BatchWrite) -> None:
-        """Write one batch atomically; raise :class:`ConcurrencyError` on a seq conflict."""
+        """Write one batch atomically; raise :class:`ConcurrencyError` on a seq conflict.
+
+        Inside :meth:`one_connection`, on the connection it holds: the transaction its
+        reads began, committed here (rolled back if the write fails).
+        """
         if not batch:
             return
+        held: Connection | None = getattr(self._held, "conn", None)
         try:
-            with self.engine.begin() as conn:
-                self._write_complaints(conn, batch.complaints, batch.policy)
-                self._stamp_checked(conn, batch.checked, batch.policy)
-                self._write_events(conn, batch.events)
-                self._write_receipts(conn, receipt_changes(batch.events))
-                self._write_settlements(conn, settlement_changes(batch.events))
-                self._write_processed(conn, batch.processed)
-                self._write_outbox(conn, batch.outbox)
-                self._write_progress(conn, batch.progress)
+            if held is None:
+                with self.engine.begin() as conn:
+                    self._write_batch(conn, batch)
+            else:
+                self._write_held(held, batch)
         except ConcurrencyError:
             raise
         except IntegrityError as exc:
@@ -973,6 +977,29 @@ class Store:
             raise ConcurrencyError(f"conflicting write: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"batch write failed: {exc}") from exc
+
+    def _write_held(self, conn: Connection, batch: BatchWrite) -> None:
+        """The batch written and committed on ``conn``, the connection held for its reads."""
+        try:
+            self._write_batch(conn, batch)
+            conn.commit()
+        except BaseException:
+            # The write's error is the one to report. A connection too broken to roll
+            # back is discarded by the pool when the block gives it back.
+            with suppress(SQLAlchemyError):
+                conn.rollback()
+            raise
+
+    def _write_batch(self, conn: Connection, batch: BatchWrite) -> None:
+        """Every statement of one batch write, in ``conn``'s transaction."""
+        self._write_complaints(conn, batch.complaints, batch.policy)
+        self._stamp_checked(conn, batch.checked, batch.policy)
+        self._write_events(conn, batch.events)
+        self._write_receipts(conn, receipt_changes(batch.events))
+        self._write_settlements(conn, settlement_changes(batch.events))
+        self._write_processed(conn, batch.processed)
+        self._write_outbox(conn, batch.outbox)
+        self._write_progress(conn, batch.progress)
 
     def _write_complaints(
         self, conn: Connection, writes: list[ComplaintWrite], policy: str | None

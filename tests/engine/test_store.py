@@ -839,19 +839,19 @@ def test_a_postgresql_session_runs_in_utc_and_keeps_the_url_options(
         s.close()
 
 
-def test_reads_inside_reading_share_one_connection_of_their_own_thread(store: Store) -> None:
+def test_reads_inside_one_connection_share_it_in_their_own_thread(store: Store) -> None:
     seen: dict[str, object] = {}
 
     def elsewhere() -> None:
         with store.connect("another thread") as conn:
             seen["other"] = conn
 
-    with store.reading():
+    with store.one_connection():
         with store.connect("first") as first, store.connect("second") as second:
             assert first is second
             seen["held"] = first
         # Nested: still the same connection.
-        with store.reading(), store.connect("third") as third:
+        with store.one_connection(), store.connect("third") as third:
             assert third is first
         worker = threading.Thread(target=elsewhere)
         worker.start()
@@ -860,3 +860,49 @@ def test_reads_inside_reading_share_one_connection_of_their_own_thread(store: St
         assert store.load(["nobody"]) == {}
     with store.connect("after") as after:
         assert after is not seen["held"]
+
+
+def test_a_write_inside_one_connection_commits_the_reads_transaction(store: Store) -> None:
+    c = complaint()
+    with store.one_connection():
+        with store.connect("the reads") as held:
+            assert store.load([c.complaint_id]) == {}
+            assert held.in_transaction()  # the reads began it
+            write_new(store, c)
+            # Committed on the held connection: no other transaction was used for it.
+            assert not held.in_transaction()
+        seen: dict[str, ComplaintState | None] = {}
+        worker = threading.Thread(target=lambda: seen.update(c=store.complaint(c.complaint_id)))
+        worker.start()
+        worker.join()
+        assert seen["c"] == c  # visible to another connection before the block ends
+    assert store.complaint(c.complaint_id) == c
+
+
+def test_a_failed_write_inside_one_connection_rolls_back_and_keeps_it_usable(
+    store: Store,
+) -> None:
+    c = complaint()
+    write_new(store, c)
+    other = complaint("HSU-2026-000002")
+    with store.one_connection():
+        with store.connect("the reads") as held:
+            assert set(store.load([c.complaint_id])) == {c.complaint_id}
+            with pytest.raises(ConcurrencyError):
+                store.write(
+                    BatchWrite(
+                        complaints=[
+                            ComplaintWrite(other, None, 0, None),
+                            ComplaintWrite(c, None, 0, None),  # already stored
+                        ],
+                        events=[event(other.complaint_id, 1)],
+                        outbox=[OutboxRecord("lapor.events", b"k", b"v")],
+                    )
+                )
+            assert not held.in_transaction()
+            # The same connection reads again, and nothing of the failed batch is there.
+            assert store.load([other.complaint_id]) == {}
+            assert store.outbox_pending_count() == 0
+        write_new(store, other)  # and the next batch writes on it
+    assert store.complaint(other.complaint_id) == other
+    assert [e.seq for e in store.history(c.complaint_id)] == [1]
