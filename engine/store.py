@@ -14,7 +14,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -442,7 +442,7 @@ class Store:
 
         Inside :meth:`one_connection`, in the same thread, the connection it holds.
         """
-        held: Connection | None = getattr(self._held, "conn", None)
+        held = self._held_connection()
         try:
             if held is not None:
                 yield held
@@ -465,7 +465,7 @@ class Store:
         ``ROLLBACK`` and ``BEGIN`` per batch (docs/perf.md section 48). Under READ
         COMMITTED each read still sees what was committed when it ran, as before.
         """
-        if getattr(self._held, "conn", None) is not None:
+        if self._held_connection() is not None:
             yield  # already held by an outer block
             return
         with self.connect("reading") as conn:
@@ -474,6 +474,11 @@ class Store:
                 yield
             finally:
                 self._held.conn = None
+
+    def _held_connection(self) -> Connection | None:
+        """The connection :meth:`one_connection` holds for this thread, or ``None``."""
+        held: Connection | None = getattr(self._held, "conn", None)
+        return held
 
     # --- reads --------------------------------------------------------------------
 
@@ -963,13 +968,16 @@ class Store:
         """
         if not batch:
             return
-        held: Connection | None = getattr(self._held, "conn", None)
+        held = self._held_connection()
         try:
             if held is None:
                 with self.engine.begin() as conn:
                     self._write_batch(conn, batch)
             else:
-                self._write_held(held, batch)
+                # The same commit-or-roll-back as ``engine.begin()``, on the transaction
+                # the reads began (autobegin), or a new one if they read nothing.
+                with held.get_transaction() or held.begin():
+                    self._write_batch(held, batch)
         except ConcurrencyError:
             raise
         except IntegrityError as exc:
@@ -977,18 +985,6 @@ class Store:
             raise ConcurrencyError(f"conflicting write: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"batch write failed: {exc}") from exc
-
-    def _write_held(self, conn: Connection, batch: BatchWrite) -> None:
-        """The batch written and committed on ``conn``, the connection held for its reads."""
-        try:
-            self._write_batch(conn, batch)
-            conn.commit()
-        except BaseException:
-            # The write's error is the one to report. A connection too broken to roll
-            # back is discarded by the pool when the block gives it back.
-            with suppress(SQLAlchemyError):
-                conn.rollback()
-            raise
 
     def _write_batch(self, conn: Connection, batch: BatchWrite) -> None:
         """Every statement of one batch write, in ``conn``'s transaction."""
